@@ -1,0 +1,60 @@
+"""Errors of the settings store, each carrying a message a person can act on.
+
+They live apart from the store so that front ends can catch them without
+importing the cryptography it uses.
+"""
+
+from __future__ import annotations
+
+import enum
+from pathlib import Path
+
+
+class Unreadable(enum.StrEnum):
+    """Why a stored settings file cannot be used."""
+
+    CORRUPT = "corrupt"  # truncated, not a settings file, or a broken payload
+    TAMPERED = "tampered"  # the right key, but the contents were changed
+    KEY_MISSING = "key_missing"  # the data key is gone
+    KEY_UNAVAILABLE = "key_unavailable"  # the keyring is locked or cannot be reached
+    KEY_MISMATCH = "key_mismatch"  # a key exists, but not the one this file was sealed with
+    NEWER_FORMAT = "newer_format"  # written by a newer version of the configurator
+    NO_ACCESS = "no_access"  # the operating system refused to read it
+
+
+class StoreError(Exception):
+    """Base of every error the store raises; ``str()`` is fit to show a user."""
+
+
+class SettingsUnreadable(StoreError):
+    """The settings file exists but cannot be used. It is left untouched."""
+
+    def __init__(self, reason: Unreadable, path: Path, detail: str, advice: str) -> None:
+        self.reason = reason
+        self.path = path
+        self.detail = detail
+        self.advice = advice
+        super().__init__(f"{detail} {advice}")
+
+
+class KeyUnavailable(StoreError):
+    """The data key exists (or may exist) but cannot be read right now."""
+
+
+class NotWritable(StoreError):
+    """This user may not change the settings store (see "root scope")."""
+
+    def __init__(self, path: Path, detail: str) -> None:
+        self.path = path
+        super().__init__(detail)
+
+
+class ConflictError(StoreError):
+    """Someone else saved the settings since they were loaded."""
+
+    def __init__(self, expected: int, found: int) -> None:
+        self.expected = expected
+        self.found = found
+        super().__init__(
+            f"The settings were changed elsewhere (revision {found}, expected {expected})."
+        )

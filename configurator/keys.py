@@ -1,0 +1,225 @@
+"""Where the data key that seals ``settings.enc`` lives: the OS keyring or a key file.
+
+The key is 32 random bytes.  In the OS keyring it is guarded by the user's
+login; in ``settings.key`` (mode 0600, directory 0700) only by file
+permissions.  Destroying the key is what makes Reset final: any copy of an old
+``settings.enc`` can no longer be decrypted (crypto-erase).
+
+A keyring that is locked or cannot be reached is *not* "no key": reporting it
+as missing would make the store create a new key and orphan the settings.
+"""
+
+from __future__ import annotations
+
+import abc
+import base64
+import binascii
+import enum
+import hashlib
+import hmac
+import os
+import secrets
+from pathlib import Path
+
+from configurator import fsutil
+from configurator.errors import KeyUnavailable, StoreError
+
+KEY_FILE_NAME = "settings.key"
+KEY_SIZE = 32
+KEYRING_SERVICE = "mail-server-configurator"
+BACKEND_ENV = "CONFIGURATOR_KEY_BACKEND"
+BACKEND_CHOICES = ("auto", "keyring", "file")
+_KEY_FILE_PREFIX = b"configurator-data-key-v1 "
+
+
+class KeyLocation(enum.IntEnum):
+    """Recorded in each settings file's header, so a load knows where to look."""
+
+    KEYRING = 1
+    FILE = 2
+
+    @property
+    def description(self) -> str:
+        return "the OS keyring" if self is KeyLocation.KEYRING else "the key file"
+
+
+def new_key() -> bytes:
+    return secrets.token_bytes(KEY_SIZE)
+
+
+def key_id(key: bytes) -> bytes:
+    """A short tag that tells keys apart without revealing them."""
+    return hmac.new(key, b"configurator key id", hashlib.sha256).digest()[:8]
+
+
+class KeyStore(abc.ABC):
+    """One place a data key can live."""
+
+    location: KeyLocation
+
+    @abc.abstractmethod
+    def read(self) -> bytes | None:
+        """Return the key, ``None`` if there certainly is none; raise ``KeyUnavailable``."""
+
+    @abc.abstractmethod
+    def write(self, key: bytes) -> None:
+        """Store ``key``, replacing any previous one."""
+
+    @abc.abstractmethod
+    def destroy(self) -> None:
+        """Erase the key; succeed quietly if there is none."""
+
+    @abc.abstractmethod
+    def describe(self) -> str:
+        """Where the key is, for the status bar and the README."""
+
+
+class FileKeyStore(KeyStore):
+    location = KeyLocation.FILE
+
+    def __init__(self, data_dir: Path) -> None:
+        self.path = data_dir / KEY_FILE_NAME
+
+    def read(self) -> bytes | None:
+        try:
+            raw = self.path.read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise KeyUnavailable(
+                f"The key file {self.path} cannot be read ({exc.strerror or exc})."
+            ) from None
+        if not raw.startswith(_KEY_FILE_PREFIX):
+            raise KeyUnavailable(f"The key file {self.path} is damaged.")
+        try:
+            key = base64.b64decode(raw[len(_KEY_FILE_PREFIX) :].strip(), validate=True)
+        except (binascii.Error, ValueError):
+            raise KeyUnavailable(f"The key file {self.path} is damaged.") from None
+        if len(key) != KEY_SIZE:
+            raise KeyUnavailable(f"The key file {self.path} is damaged.")
+        return key
+
+    def write(self, key: bytes) -> None:
+        fsutil.ensure_private_dir(self.path.parent)
+        fsutil.atomic_write(self.path, _KEY_FILE_PREFIX + base64.b64encode(key) + b"\n")
+
+    def destroy(self) -> None:
+        fsutil.shred(self.path)
+
+    def describe(self) -> str:
+        return f"key file {self.path}"
+
+
+class KeyringKeyStore(KeyStore):
+    """The key in the OS keyring, one entry per data directory."""
+
+    location = KeyLocation.KEYRING
+
+    def __init__(self, data_dir: Path) -> None:
+        self.account = str(data_dir.resolve())
+
+    def read(self) -> bytes | None:
+        import keyring
+
+        try:
+            value = keyring.get_password(KEYRING_SERVICE, self.account)
+        except Exception as exc:  # keyring backends raise many kinds; all mean "can't tell"
+            raise KeyUnavailable(_keyring_problem(exc)) from None
+        if value is None:
+            return None
+        try:
+            key = base64.b64decode(value, validate=True)
+        except (binascii.Error, ValueError):
+            raise KeyUnavailable("The data key in the OS keyring is damaged.") from None
+        if len(key) != KEY_SIZE:
+            raise KeyUnavailable("The data key in the OS keyring is damaged.")
+        return key
+
+    def write(self, key: bytes) -> None:
+        import keyring
+
+        try:
+            keyring.set_password(KEYRING_SERVICE, self.account, base64.b64encode(key).decode())
+        except Exception as exc:
+            raise KeyUnavailable(_keyring_problem(exc)) from None
+
+    def destroy(self) -> None:
+        import keyring
+        import keyring.errors
+
+        try:
+            keyring.delete_password(KEYRING_SERVICE, self.account)
+        except keyring.errors.PasswordDeleteError:
+            return  # nothing stored: already destroyed
+        except Exception as exc:
+            raise KeyUnavailable(_keyring_problem(exc)) from None
+
+    def describe(self) -> str:
+        return "the OS keyring"
+
+
+def _keyring_problem(exc: Exception) -> str:
+    name = type(exc).__name__
+    if name == "KeyringLocked":
+        return "The OS keyring is locked: unlock it (log in to the desktop session) and try again."
+    if name == "NoKeyringError":
+        return "No OS keyring is available in this session."
+    return f"The OS keyring could not be used ({name})."
+
+
+def keyring_usable() -> bool:
+    """True when the OS keyring has a real backend (not the 'fail' or 'null' one)."""
+    try:
+        import keyring
+        from keyring.backends import chainer, fail
+
+        backend = keyring.get_keyring()
+    except Exception:
+        return False
+    if isinstance(backend, fail.Keyring):
+        return False
+    if isinstance(backend, chainer.ChainerBackend) and not backend.backends:
+        return False
+    try:
+        priority = float(backend.priority)
+    except Exception:
+        return False
+    return priority > 0
+
+
+def backend_choice(value: str | None = None) -> str:
+    """The key backend asked for (argument, else environment, else ``auto``)."""
+    choice = (value if value is not None else os.environ.get(BACKEND_ENV, "auto")).strip()
+    choice = choice.lower() or "auto"
+    if choice not in BACKEND_CHOICES:
+        raise StoreError(
+            f"{BACKEND_ENV} must be one of {', '.join(BACKEND_CHOICES)}, not {choice!r}."
+        )
+    return choice
+
+
+def store_for(location: KeyLocation, data_dir: Path) -> KeyStore:
+    if location is KeyLocation.KEYRING:
+        return KeyringKeyStore(data_dir)
+    return FileKeyStore(data_dir)
+
+
+def store_for_new_key(data_dir: Path, choice: str) -> KeyStore:
+    """Where a new settings file's key should live, following ``choice``.
+
+    ``auto`` keeps using an existing key file (a first save may have been
+    interrupted after writing it), else prefers a usable OS keyring.
+    """
+    if choice == "file":
+        return FileKeyStore(data_dir)
+    if choice == "keyring":
+        if not keyring_usable():
+            raise KeyUnavailable(
+                f"{BACKEND_ENV}=keyring, but no usable OS keyring is available. "
+                f"Unset it (or set it to 'file') to keep the key in a file instead."
+            )
+        return KeyringKeyStore(data_dir)
+    file_store = FileKeyStore(data_dir)
+    if file_store.path.exists() or not keyring_usable():
+        return file_store
+    return KeyringKeyStore(data_dir)

@@ -1,0 +1,378 @@
+"""Load, save and reset ``settings.enc``: versioned, authenticated, atomic.
+
+File layout (all integers big-endian)::
+
+    magic      6 bytes  b"MSCSET"
+    version    2 bytes  file format version (FORMAT_VERSION)
+    key place  1 byte   keys.KeyLocation: where the data key lives
+    key id     8 bytes  keys.key_id(key): tells "wrong key" from "tampered"
+    nonce     12 bytes  fresh for every write
+    sealed     rest     AES-256-GCM(JSON payload) with the 29 header bytes as
+                        associated data, so no header byte can be changed
+                        unnoticed
+
+The payload is JSON: ``{"schema": 1, "revision": n, "saved_at": "...",
+"settings": {...}}``.  A file that cannot be used raises
+``SettingsUnreadable`` and is never modified; only an explicit
+``set_aside()`` (moves it within the data directory) or ``reset()`` touches it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import json
+import os
+import struct
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from configurator import fsutil, keys, model
+from configurator.errors import (
+    ConflictError,
+    KeyUnavailable,
+    NotWritable,
+    SettingsUnreadable,
+    StoreError,
+    Unreadable,
+)
+
+SETTINGS_FILE_NAME = "settings.enc"
+MAGIC = b"MSCSET"
+FORMAT_VERSION = 1
+SCHEMA_VERSION = 1
+_HEADER = struct.Struct(">6sHB8s12s")
+HEADER_SIZE = _HEADER.size
+_TAG_SIZE = 16
+
+
+class Access(enum.Enum):
+    """What this user may do with the store ("root scope")."""
+
+    NONE = "none"
+    READ = "read"
+    WRITE = "write"
+
+
+@dataclass(frozen=True)
+class Stored:
+    """Settings as found in the store, with the revision they were saved as."""
+
+    settings: model.Settings
+    revision: int
+    saved_at: str
+    key_location: keys.KeyLocation
+
+
+class Store:
+    """The settings store in one data directory."""
+
+    def __init__(self, data_dir: Path, key_backend: str | None = None) -> None:
+        self.data_dir = Path(data_dir)
+        self.path = self.data_dir / SETTINGS_FILE_NAME
+        self.key_backend = keys.backend_choice(key_backend)
+
+    # -- reading ---------------------------------------------------------
+
+    def exists(self) -> bool:
+        return self.path.exists()
+
+    def load(self) -> Stored | None:
+        """Return the stored settings, ``None`` if there are none.
+
+        Raises ``SettingsUnreadable`` (with the reason) for every file that
+        exists but cannot be used.
+        """
+        try:
+            blob = self.path.read_bytes()
+        except FileNotFoundError:
+            return None
+        except IsADirectoryError:
+            raise self._unreadable(
+                Unreadable.NO_ACCESS,
+                f"{self.path} is a directory, not a settings file.",
+                "Move it out of the way, then start again.",
+            ) from None
+        except OSError as exc:
+            raise self._unreadable(
+                Unreadable.NO_ACCESS,
+                f"The settings file {self.path} cannot be read ({exc.strerror or exc}).",
+                "Ask the administrator who manages this store for access, "
+                "or use your own store with --data-dir.",
+            ) from None
+        return self._open(blob)
+
+    def _open(self, blob: bytes) -> Stored:
+        if len(blob) < HEADER_SIZE + _TAG_SIZE:
+            if not blob.startswith(MAGIC[: len(blob)]) or len(blob) < len(MAGIC):
+                raise self._corrupt("is not a settings file of this program")
+            raise self._corrupt("is truncated")
+        magic, version, location_byte, file_key_id, _nonce = _HEADER.unpack_from(blob)
+        if magic != MAGIC:
+            raise self._corrupt("is not a settings file of this program")
+        if version > FORMAT_VERSION:
+            raise self._unreadable(
+                Unreadable.NEWER_FORMAT,
+                f"The settings file {self.path} was written by a newer version of the "
+                f"configurator (file format {version}; this version reads up to {FORMAT_VERSION}).",
+                "Use that newer version, or start again here (the file is kept).",
+            )
+        if version < 1:
+            raise self._corrupt("has an unknown format version")
+        try:
+            location = keys.KeyLocation(location_byte)
+        except ValueError:
+            raise self._corrupt("has a damaged header") from None
+
+        key = self._key_for_existing(location)
+        if keys.key_id(key) != file_key_id:
+            raise self._unreadable(
+                Unreadable.KEY_MISMATCH,
+                f"The data key in {location.description} does not match the settings file "
+                f"{self.path} (it was sealed with another key, or its header was damaged).",
+                "Restore the key that belongs to this file, or start again (the file is kept).",
+            )
+
+        from cryptography.exceptions import InvalidTag
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+        header = blob[:HEADER_SIZE]
+        nonce = header[-12:]
+        try:
+            plaintext = AESGCM(key).decrypt(nonce, blob[HEADER_SIZE:], header)
+        except InvalidTag:
+            raise self._unreadable(
+                Unreadable.TAMPERED,
+                f"The settings file {self.path} has been changed or damaged since it was "
+                "saved: its contents no longer match their seal.",
+                "Restore it from a backup, or start again (the file is kept).",
+            ) from None
+        return self._parse_payload(plaintext, location)
+
+    def _key_for_existing(self, location: keys.KeyLocation) -> bytes:
+        choice = self.key_backend
+        if choice != "auto" and choice != location.name.lower():
+            raise self._unreadable(
+                Unreadable.KEY_UNAVAILABLE,
+                f"The settings file {self.path} is sealed with a key kept in "
+                f"{location.description}, but {keys.BACKEND_ENV}={choice}.",
+                f"Set {keys.BACKEND_ENV}=auto (or {location.name.lower()}) and try again.",
+            )
+        key_store = keys.store_for(location, self.data_dir)
+        try:
+            key = key_store.read()
+        except KeyUnavailable as exc:
+            raise self._unreadable(
+                Unreadable.KEY_UNAVAILABLE,
+                f"The data key for {self.path} cannot be read: {exc}",
+                "Nothing was changed. Fix that and try again.",
+            ) from None
+        if key is None:
+            raise self._unreadable(
+                Unreadable.KEY_MISSING,
+                f"The data key for {self.path} is missing from {location.description}, "
+                "so the settings cannot be decrypted.",
+                "Restore the key (or the keyring) from a backup, or start again "
+                "(the file is kept).",
+            )
+        return key
+
+    def _parse_payload(self, plaintext: bytes, location: keys.KeyLocation) -> Stored:
+        try:
+            payload = json.loads(plaintext.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError):
+            raise self._corrupt("has a damaged payload") from None
+        if not isinstance(payload, dict):
+            raise self._corrupt("has a damaged payload")
+        schema = payload.get("schema")
+        if not isinstance(schema, int) or isinstance(schema, bool) or schema < 1:
+            raise self._corrupt("has no valid schema version")
+        if schema > SCHEMA_VERSION:
+            raise self._unreadable(
+                Unreadable.NEWER_FORMAT,
+                f"The settings in {self.path} were saved by a newer version of the configurator "
+                f"(schema {schema}; this version reads up to {SCHEMA_VERSION}).",
+                "Use that newer version, or start again here (the file is kept).",
+            )
+        payload = migrate(payload)
+        revision = payload.get("revision")
+        saved_at = payload.get("saved_at", "")
+        values = payload.get("settings")
+        if (
+            not isinstance(revision, int)
+            or isinstance(revision, bool)
+            or not isinstance(values, dict)
+            or not isinstance(saved_at, str)
+        ):
+            raise self._corrupt("has a damaged payload")
+        try:
+            settings = model.from_payload(values)
+        except (TypeError, ValueError):
+            raise self._corrupt("holds settings this version cannot understand") from None
+        return Stored(settings, revision, saved_at, location)
+
+    def _corrupt(self, what: str) -> SettingsUnreadable:
+        return self._unreadable(
+            Unreadable.CORRUPT,
+            f"The settings file {self.path} {what}.",
+            "Restore it from a backup, or start again (the file is kept).",
+        )
+
+    def _unreadable(self, reason: Unreadable, detail: str, advice: str) -> SettingsUnreadable:
+        return SettingsUnreadable(reason, self.path, detail, advice)
+
+    # -- permissions -----------------------------------------------------
+
+    def access(self) -> Access:
+        """What this user may do here: read and write, only read, or nothing."""
+        directory = self.data_dir
+        if not directory.exists():
+            parent = next((p for p in directory.parents if p.exists()), None)
+            creatable = parent is not None and os.access(parent, os.W_OK | os.X_OK)
+            return Access.WRITE if creatable else Access.NONE
+        if not directory.is_dir() or not os.access(directory, os.R_OK | os.X_OK):
+            return Access.NONE
+        existing = [p for p in (self.path, self.data_dir / keys.KEY_FILE_NAME) if p.exists()]
+        if not all(os.access(p, os.R_OK) for p in existing):
+            return Access.NONE
+        if os.access(directory, os.W_OK) and all(os.access(p, os.W_OK) for p in existing):
+            return Access.WRITE
+        return Access.READ
+
+    def require_writable(self) -> None:
+        if self.access() is not Access.WRITE:
+            raise NotWritable(
+                self.data_dir,
+                f"You may not change the settings in {self.data_dir}: this account has no "
+                "write permission there. Ask the administrator who manages it, or run as them.",
+            )
+
+    # -- writing ---------------------------------------------------------
+
+    def save(self, settings: model.Settings, expected_revision: int | None = None) -> Stored:
+        """Encrypt and store ``settings`` atomically; return what was stored.
+
+        ``expected_revision`` is the revision the caller started editing from
+        (0 for "nothing was stored"); if the file has moved on since, nothing
+        is written and ``ConflictError`` is raised.  An existing file that
+        cannot be read is never overwritten: ``SettingsUnreadable`` is raised.
+        """
+        errors = model.validate(settings)
+        if errors:
+            raise model.ValidationError(errors)
+        self.require_writable()
+        try:
+            fsutil.ensure_private_dir(self.data_dir)
+        except OSError as exc:
+            raise NotWritable(
+                self.data_dir, f"The folder {self.data_dir} cannot be created: {exc.strerror}."
+            ) from None
+        fsutil.remove_stale_temp_files(self.data_dir, SETTINGS_FILE_NAME)
+        current = self.load()
+        found = current.revision if current else 0
+        if expected_revision is not None and expected_revision != found:
+            raise ConflictError(expected_revision, found)
+        if current is not None:
+            key_store = keys.store_for(current.key_location, self.data_dir)
+            key = key_store.read()
+            assert key is not None  # load() succeeded with this very key
+        else:
+            key_store = keys.store_for_new_key(self.data_dir, self.key_backend)
+            existing = key_store.read()
+            key = existing if existing is not None else keys.new_key()
+            if existing is None:
+                key_store.write(key)
+
+        stored = Stored(
+            settings,
+            found + 1,
+            dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            key_store.location,
+        )
+        payload = {
+            "schema": SCHEMA_VERSION,
+            "revision": stored.revision,
+            "saved_at": stored.saved_at,
+            "settings": settings.to_dict(include_password=True),
+        }
+        plaintext = json.dumps(payload, ensure_ascii=False, sort_keys=True).encode("utf-8")
+        try:
+            fsutil.atomic_write(self.path, seal(key, key_store.location, plaintext))
+        except OSError as exc:
+            raise StoreError(
+                f"The settings could not be saved to {self.path} ({exc.strerror or exc}); "
+                "the previous settings are unchanged."
+            ) from None
+        return stored
+
+    def set_aside(self) -> Path:
+        """Move an unusable settings file aside (kept in the data directory)."""
+        self.require_writable()
+        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+        target = self.data_dir / f"{SETTINGS_FILE_NAME}.unreadable-{stamp}"
+        counter = 1
+        while target.exists():
+            counter += 1
+            target = self.data_dir / f"{SETTINGS_FILE_NAME}.unreadable-{stamp}-{counter}"
+        os.replace(self.path, target)
+        fsutil.fsync_dir(self.data_dir)
+        return target
+
+    def reset(self) -> list[str]:
+        """Delete the settings and destroy the data key (crypto-erase).
+
+        The key goes first: if this is interrupted, what is left is a file no
+        one can decrypt, never a readable one.  Returns warnings for anything
+        that could not be erased.
+        """
+        self.require_writable()
+        warnings: list[str] = []
+        for key_store in (keys.FileKeyStore(self.data_dir), keys.KeyringKeyStore(self.data_dir)):
+            if key_store.location is keys.KeyLocation.KEYRING and not keys.keyring_usable():
+                continue
+            try:
+                key_store.destroy()
+            except (KeyUnavailable, OSError) as exc:
+                warnings.append(f"The data key in {key_store.describe()} was not erased: {exc}")
+        try:
+            self.path.unlink()
+        except FileNotFoundError:
+            pass
+        except IsADirectoryError:
+            warnings.append(f"{self.path} is a directory and was left in place.")
+        else:
+            fsutil.fsync_dir(self.data_dir)
+        fsutil.remove_stale_temp_files(self.data_dir, SETTINGS_FILE_NAME, older_than=0)
+        return warnings
+
+    def describe(self) -> str:
+        """Where the settings live, for the status bar and ``show``."""
+        return str(self.path)
+
+
+def seal(key: bytes, location: keys.KeyLocation, plaintext: bytes) -> bytes:
+    """Encrypt ``plaintext`` into the settings file format."""
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    header = _HEADER.pack(MAGIC, FORMAT_VERSION, location, keys.key_id(key), os.urandom(12))
+    return header + AESGCM(key).encrypt(header[-12:], plaintext, header)
+
+
+Payload = dict[str, object]
+
+# Numbered schema migrations: MIGRATIONS[n] turns a schema-n payload into n+1.
+# Each is a named, tested function; none is needed while SCHEMA_VERSION is 1.
+MIGRATIONS: dict[int, Callable[[Payload], Payload]] = {}
+
+
+def migrate(payload: Mapping[str, object]) -> Payload:
+    """Bring an older payload up to SCHEMA_VERSION, one named step at a time."""
+    current = dict(payload)
+    schema = current["schema"]
+    assert isinstance(schema, int)
+    while schema < SCHEMA_VERSION:
+        current = MIGRATIONS[schema](current)
+        schema += 1
+        current["schema"] = schema
+    return current

@@ -1,0 +1,152 @@
+"""Syntax checks for host names and e-mail addresses.
+
+Each check returns ``None`` when the value is acceptable, or a short phrase
+saying what is wrong, written to follow the field's label ("Outgoing Mail
+Server: <phrase>").  Nothing here touches the network: whether a name exists
+is the mail check's business, not the form's.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import unicodedata
+
+# RFC 5322 "atext": the characters allowed in an unquoted local part.
+_ATEXT = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+")
+_LDH_LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
+_URL_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+_REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
+# Zero-width (non-)joiners are part of correct spelling in several scripts.
+_JOINERS = frozenset({"\u200c", "\u200d"})
+
+
+def control_character(text: str) -> str | None:
+    """Name the first control or line-separator character in ``text``, if any.
+
+    CR and LF would let a value inject mail headers; the other control and
+    separator characters are never meaningful in these fields and only hide
+    mistakes, so all of them are refused.
+    """
+    for char in text:
+        if unicodedata.category(char) in _REFUSED_CATEGORIES and char not in _JOINERS:
+            if char in "\r\n":
+                return "a line break"
+            if char == "\t":
+                return "a tab"
+            return f"the invisible character U+{ord(char):04X}"
+    return None
+
+
+def check_ip_address(text: str) -> str | None:
+    """Accept an IPv4 or IPv6 literal (an IPv6 zone such as ``%eth0`` included)."""
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return "is not a valid IP address"
+    return None
+
+
+def is_ip_address(text: str) -> bool:
+    return check_ip_address(text) is None
+
+
+def to_ascii_hostname(text: str) -> str:
+    """Return the IDNA (A-label) form of a host name; raise ``ValueError`` if impossible."""
+    import idna  # lazy: only needed when a name is validated
+
+    name = text[:-1] if text.endswith(".") else text
+    if name.isascii():
+        return name.lower()
+    try:
+        return str(idna.encode(name, uts46=True).decode("ascii"))
+    except idna.IDNAError as exc:
+        raise ValueError(str(exc)) from None
+
+
+def check_hostname(text: str) -> str | None:
+    """Accept a DNS name (internationalised names allowed) or an IP literal."""
+    if not text:
+        return "is required"
+    if text.startswith("[") and text.endswith("]"):
+        return "write an IPv6 address without the square brackets"
+    if _URL_SCHEME.match(text):
+        return "enter only the server's name, without a scheme such as smtp://"
+    if any(char.isspace() for char in text):
+        return "must not contain spaces"
+    if ":" in text:
+        if check_ip_address(text) is None:
+            return None
+        if text.count(":") == 1 and text.rsplit(":", 1)[1].isdigit():
+            return "enter the port in Server Port, not after the name"
+        return "is not a valid IPv6 address"
+    if "/" in text or "@" in text:
+        return "enter only the server's name, such as smtp.example.com"
+    if is_ip_address(text):
+        return None
+    try:
+        ascii_name = to_ascii_hostname(text)
+    except ValueError:
+        return "is not a valid internationalised domain name"
+    if len(ascii_name) > 253:
+        return "is longer than the 253 characters a DNS name may have"
+    labels = ascii_name.split(".")
+    for label in labels:
+        if not label:
+            return "has an empty part between dots"
+        if len(label) > 63:
+            return "has a part longer than 63 characters"
+        if not _LDH_LABEL.fullmatch(label):
+            return (
+                "may contain only letters, digits, hyphens and dots "
+                "(no hyphen at either end of a part)"
+            )
+    if all(label.isdigit() for label in labels):
+        return "is not a valid IPv4 address"
+    return None
+
+
+def check_email(text: str) -> str | None:
+    """Accept ``local@domain`` with an internationalised domain or local part.
+
+    The local part may be an RFC 5322 dot-atom, with non-ASCII letters allowed
+    as RFC 6531 (SMTPUTF8) permits; quoted local parts are refused because
+    many servers mishandle them.  The domain is a DNS name or an address
+    literal such as ``[192.0.2.1]``.
+    """
+    if not text:
+        return "is required"
+    if any(char.isspace() for char in text):
+        return "must not contain spaces"
+    if text.count("@") != 1:
+        return "must look like name@example.com (exactly one @)"
+    local, domain = text.split("@")
+    if not local:
+        return "needs a name before the @"
+    if not domain:
+        return "needs a domain after the @"
+    if len(local.encode("utf-8")) > 64:
+        return "has a part before the @ longer than 64 bytes"
+    if local.startswith('"'):
+        return "must not use a quoted name before the @"
+    for atom in local.split("."):
+        if not atom:
+            return "must not have a dot at the start or end of the name, or two dots in a row"
+        if not all(_ATEXT.fullmatch(char) or not char.isascii() for char in atom):
+            return "has a character that is not allowed before the @"
+    if domain.startswith("[") and domain.endswith("]"):
+        literal = domain[1:-1]
+        if literal.lower().startswith("ipv6:"):
+            literal = literal[5:]
+            problem = None if ":" in literal else "is not a valid address literal"
+        else:
+            problem = None if "." in literal else "is not a valid address literal"
+        if problem is None and check_ip_address(literal) is None:
+            return None
+        return "has an address literal after the @ that is not a valid IP address"
+    problem = check_hostname(domain)
+    if problem is not None or is_ip_address(domain):
+        return "has a domain after the @ that is not a valid domain name"
+    if len(text.encode("utf-8")) > 254:
+        return "is longer than the 254 bytes an address may have"
+    return None
