@@ -1,0 +1,131 @@
+"""Qt stays in the window: the core and the command line never import it.
+
+The settings model, the store, the mail code and the command line must work on
+a server without a display, and ``show`` must start fast; so only
+``configurator/ui/`` and ``configurator/app.py`` may import PySide6, and a
+plain ``show`` loads neither Qt nor TLS nor the keyring library.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from configurator import model
+from configurator.store import Store
+
+REPO = Path(__file__).resolve().parents[1]
+PACKAGE = REPO / "configurator"
+QT_PACKAGES = frozenset({"PySide6", "shiboken6"})
+
+
+def qt_imports(source: str) -> list[str]:
+    """Every import of a Qt package in ``source``, including dynamic ``import_module`` calls."""
+    found: list[str] = []
+    for node in ast.walk(ast.parse(source)):
+        names: list[str] = []
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names = [node.module]
+        elif isinstance(node, ast.Call) and node.args:
+            function = node.func
+            called = getattr(function, "attr", None) or getattr(function, "id", None)
+            first = node.args[0]
+            if (
+                called in ("import_module", "__import__")
+                and isinstance(first, ast.Constant)
+                and isinstance(first.value, str)
+            ):
+                names = [first.value]
+        found.extend(name for name in names if name.split(".")[0] in QT_PACKAGES)
+    return found
+
+
+def modules_without_qt() -> list[Path]:
+    """Every module of the package except the window's own."""
+    return [
+        path
+        for path in sorted(PACKAGE.rglob("*.py"))
+        if path.relative_to(PACKAGE).parts[0] != "ui" and path != PACKAGE / "app.py"
+    ]
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "from PySide6 import QtCore",
+        "import PySide6.QtCore",
+        "from PySide6.QtWidgets import QWidget",
+        "import shiboken6",
+        "def f():\n    import PySide6.QtGui as gui\n",
+        "import importlib\nimportlib.import_module('PySide6.QtWidgets')",
+        "__import__('shiboken6')",
+    ],
+)
+def test_the_scan_recognises_every_way_of_importing_qt(source: str) -> None:
+    assert qt_imports(source)
+
+
+def test_the_scan_ignores_other_imports() -> None:
+    assert qt_imports("import os\nfrom configurator import model\nfrom . import ui") == []
+
+
+def test_no_qt_below_ui() -> None:
+    modules = modules_without_qt()
+    assert PACKAGE / "model.py" in modules
+    assert PACKAGE / "cli.py" in modules
+    offenders = {
+        str(path.relative_to(REPO)): found
+        for path in modules
+        if (found := qt_imports(path.read_text(encoding="utf-8")))
+    }
+    assert offenders == {}
+
+
+SHOW_DRIVER = """
+import json, runpy, sys
+sys.argv = ["configurator", *sys.argv[1:]]
+try:
+    runpy.run_module("configurator", run_name="__main__", alter_sys=True)
+except SystemExit as exc:
+    code = exc.code
+print(json.dumps({"code": code, "modules": sorted(sys.modules)}))
+"""
+
+NOT_FOR_SHOW = frozenset(
+    {"PySide6", "shiboken6", "smtplib", "ssl", "_ssl", "keyring", "platformdirs"}
+)
+
+
+@pytest.mark.parametrize("args", [["show"], ["show", "--json"]])
+def test_show_loads_no_qt_tls_or_keyring(data_dir: Path, args: list[str]) -> None:
+    Store(data_dir).save(
+        model.build(
+            {
+                "account_name": "Alerts",
+                "account_email": "alerts@example.com",
+                "server": "smtp.example.com",
+                "username": "alerts",
+                "password": "not shown",
+            }
+        )
+    )
+    completed = subprocess.run(
+        [sys.executable, "-c", SHOW_DRIVER, *args],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=60,
+        check=False,
+    )
+    report = json.loads(completed.stdout.splitlines()[-1])
+    assert report["code"] == 0, completed.stderr
+    assert "configurator.store" in report["modules"]  # the real path was taken
+    loaded = {name for name in report["modules"] if name.split(".")[0] in NOT_FOR_SHOW}
+    assert loaded == set()
