@@ -174,15 +174,12 @@ def keyring_usable() -> bool:
         from keyring.backends import chainer, fail
 
         backend = keyring.get_keyring()
-    except Exception:
-        return False
-    if isinstance(backend, fail.Keyring):
-        return False
-    if isinstance(backend, chainer.ChainerBackend) and not backend.backends:
-        return False
-    try:
+        if isinstance(backend, fail.Keyring):
+            return False
+        if isinstance(backend, chainer.ChainerBackend) and not backend.backends:
+            return False
         priority = float(backend.priority)
-    except Exception:
+    except Exception:  # a backend that cannot even say how usable it is, is not
         return False
     return priority > 0
 

@@ -197,7 +197,7 @@ FIELDS: tuple[FieldSpec, ...] = (
     FieldSpec(
         "ca_file",
         "Trusted CA File",
-        "Trusted C&A File",
+        "Trusted CA &File",
         "caFile",
         "Optional PEM file of a private certificate authority to trust besides the system's.",
         advanced=True,
@@ -233,7 +233,7 @@ FIELDS_BY_KEY: dict[str, FieldSpec] = {spec.key: spec for spec in FIELDS}
 MAX_LENGTHS: dict[str, int] = {
     "account_name": 200,
     "account_email": 254,
-    "server": 253,
+    "server": 254,  # 253 and a trailing dot; check_hostname applies the DNS limit
     "username": 256,
     "password": 1024,
     "ca_file": 4096,
@@ -274,21 +274,26 @@ class ValidationError(ValueError):
         return messages
 
 
-def _text_problem(key: str, value: str, *, required: bool) -> str | None:
+def _text_problem(key: str, value: object, *, required: bool) -> str | None:
+    if not isinstance(value, str):
+        return "must be text"
     if not value:
         return "is required" if required else None
-    if value != value.strip():
-        return "must not start or end with spaces"
+    # Before the space check, so that "\tName" or "Name\r" is named for what it is.
     invisible = syntax.control_character(value)
     if invisible is not None:
         return f"must not contain {invisible}"
+    if value != value.strip():
+        return "must not start or end with spaces"
     limit = MAX_LENGTHS[key]
     if len(value) > limit:
         return f"is too long (at most {limit} characters)"
     return None
 
 
-def _password_problem(value: str) -> str | None:
+def _password_problem(value: object) -> str | None:
+    if not isinstance(value, str):
+        return "must be text"
     # RFC 4616 forbids NUL; CR and LF cannot survive a line-based protocol.
     if any(char in value for char in "\0\r\n"):
         return "must not contain a line break or a NUL character"
@@ -310,21 +315,34 @@ def validate(settings: Settings) -> list[FieldError]:
     check("account_email", email_problem or syntax.check_email(settings.account_email))
     server_problem = _text_problem("server", settings.server, required=True)
     check("server", server_problem or syntax.check_hostname(settings.server))
-    if not 1 <= settings.port <= 65535:
+    # Settings built other than by build() may hold values of the wrong type.
+    port: object = settings.port
+    if not isinstance(port, int) or isinstance(port, bool):
+        check("port", "must be a whole number from 1 to 65535")
+    elif not 1 <= port <= 65535:
         check("port", "must be from 1 to 65535")
+    security: object = settings.security
+    if not isinstance(security, Security):
+        check("security", _choice_problem(Security))
+    auth: object = settings.auth
+    if not isinstance(auth, Auth):
+        check("auth", _choice_problem(Auth))
     if settings.auth is Auth.LOGIN_PLAIN:
         check("username", _text_problem("username", settings.username, required=True))
         if not settings.password:
             check("password", "is required for Login/Plain authentication")
         else:
             check("password", _password_problem(settings.password))
-    else:
+    elif settings.auth is Auth.NONE:
         if settings.username:
             check("username", "must be empty when Authentication Method is None")
         if settings.password:
             check("password", "must be empty when Authentication Method is None")
     check("ca_file", _ca_file_problem(settings.ca_file))
-    if settings.tls_fingerprint and not _FINGERPRINT.fullmatch(settings.tls_fingerprint):
+    fingerprint: object = settings.tls_fingerprint
+    if fingerprint != "" and not (
+        isinstance(fingerprint, str) and _FINGERPRINT.fullmatch(fingerprint)
+    ):
         check("tls_fingerprint", "must be a SHA-256 fingerprint: 64 hexadecimal digits")
     recipient_problem = _text_problem("test_recipient", settings.test_recipient, required=False)
     if recipient_problem is None and settings.test_recipient:
@@ -367,7 +385,11 @@ def _parse_port(value: object) -> tuple[int | None, str | None]:
     if isinstance(value, str):
         text = value.strip()
         if text.isascii() and text.isdigit():
-            return int(text), None
+            digits = text.lstrip("0") or "0"
+            # Checked before int(), which refuses strings of thousands of digits.
+            if len(digits) > 5:
+                return None, "must be from 1 to 65535"
+            return int(digits), None
     return None, "must be a whole number from 1 to 65535"
 
 
@@ -376,7 +398,10 @@ def _parse_timeout(value: object) -> tuple[float | None, str | None]:
     if isinstance(value, bool):
         return None, message
     if isinstance(value, int | float):
-        return float(value), None
+        try:
+            return float(value), None
+        except OverflowError:  # an integer too large for a float
+            return None, message
     if isinstance(value, str):
         try:
             number = float(value.strip()) if value.strip().isascii() else math.nan
@@ -427,7 +452,9 @@ def build(changes: Mapping[str, object], stored: Settings | None = None) -> Sett
             except ValueError:
                 errors.append(FieldError(key, _choice_problem(enum_type)))
         elif key == "tls_fingerprint":
-            values[key] = normalise_fingerprint(raw) if isinstance(raw, str) else raw
+            if not isinstance(raw, str):
+                raise TypeError("tls_fingerprint must be text")
+            values[key] = normalise_fingerprint(raw)
         elif key == "password":
             if not isinstance(raw, str):
                 raise TypeError("password must be text")

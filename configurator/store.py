@@ -108,7 +108,7 @@ class Store:
             if not blob.startswith(MAGIC[: len(blob)]) or len(blob) < len(MAGIC):
                 raise self._corrupt("is not a settings file of this program")
             raise self._corrupt("is truncated")
-        magic, version, location_byte, file_key_id, _nonce = _HEADER.unpack_from(blob)
+        magic, version, location_byte, file_key_id, nonce = _HEADER.unpack_from(blob)
         if magic != MAGIC:
             raise self._corrupt("is not a settings file of this program")
         if version > FORMAT_VERSION:
@@ -126,29 +126,31 @@ class Store:
             raise self._corrupt("has a damaged header") from None
 
         key = self._key_for_existing(location)
+        sealed = blob[HEADER_SIZE:]
         if keys.key_id(key) != file_key_id:
+            # If the file opens once our key's id is put back, only the id was
+            # changed: that is tampering, not a file sealed with another key.
+            repaired = _HEADER.pack(magic, version, location_byte, keys.key_id(key), nonce)
+            if _decrypt(key, repaired, sealed) is not None:
+                raise self._tampered()
             raise self._unreadable(
                 Unreadable.KEY_MISMATCH,
                 f"The data key in {location.description} does not match the settings file "
                 f"{self.path} (it was sealed with another key, or its header was damaged).",
                 "Restore the key that belongs to this file, or start again (the file is kept).",
             )
-
-        from cryptography.exceptions import InvalidTag
-        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
-        header = blob[:HEADER_SIZE]
-        nonce = header[-12:]
-        try:
-            plaintext = AESGCM(key).decrypt(nonce, blob[HEADER_SIZE:], header)
-        except InvalidTag:
-            raise self._unreadable(
-                Unreadable.TAMPERED,
-                f"The settings file {self.path} has been changed or damaged since it was "
-                "saved: its contents no longer match their seal.",
-                "Restore it from a backup, or start again (the file is kept).",
-            ) from None
+        plaintext = _decrypt(key, blob[:HEADER_SIZE], sealed)
+        if plaintext is None:
+            raise self._tampered()
         return self._parse_payload(plaintext, location)
+
+    def _tampered(self) -> SettingsUnreadable:
+        return self._unreadable(
+            Unreadable.TAMPERED,
+            f"The settings file {self.path} has been changed or damaged since it was "
+            "saved: its contents no longer match their seal.",
+            "Restore it from a backup, or start again (the file is kept).",
+        )
 
     def _key_for_existing(self, location: keys.KeyLocation) -> bytes:
         choice = self.key_backend
@@ -282,7 +284,13 @@ class Store:
             existing = key_store.read()
             key = existing if existing is not None else keys.new_key()
             if existing is None:
-                key_store.write(key)
+                try:
+                    key_store.write(key)
+                except OSError as exc:
+                    raise StoreError(
+                        f"The data key could not be saved to {key_store.describe()} "
+                        f"({exc.strerror or exc}); nothing was changed."
+                    ) from None
 
         stored = Stored(
             settings,
@@ -315,7 +323,12 @@ class Store:
         while target.exists():
             counter += 1
             target = self.data_dir / f"{SETTINGS_FILE_NAME}.unreadable-{stamp}-{counter}"
-        os.replace(self.path, target)
+        try:
+            os.replace(self.path, target)
+        except OSError as exc:
+            raise StoreError(
+                f"The settings file {self.path} could not be moved aside ({exc.strerror or exc})."
+            ) from None
         fsutil.fsync_dir(self.data_dir)
         return target
 
@@ -328,8 +341,15 @@ class Store:
         """
         self.require_writable()
         warnings: list[str] = []
+        sealed_with = self._sealed_location()
         for key_store in (keys.FileKeyStore(self.data_dir), keys.KeyringKeyStore(self.data_dir)):
             if key_store.location is keys.KeyLocation.KEYRING and not keys.keyring_usable():
+                # Skipping is harmless only if the file's key was never there.
+                if sealed_with is keys.KeyLocation.KEYRING:
+                    warnings.append(
+                        f"The data key in {key_store.describe()} was not erased: "
+                        "no usable OS keyring is available in this session."
+                    )
                 continue
             try:
                 key_store.destroy()
@@ -341,14 +361,46 @@ class Store:
             pass
         except IsADirectoryError:
             warnings.append(f"{self.path} is a directory and was left in place.")
+        except OSError as exc:
+            warnings.append(
+                f"The settings file {self.path} was not deleted ({exc.strerror or exc})."
+            )
         else:
             fsutil.fsync_dir(self.data_dir)
         fsutil.remove_stale_temp_files(self.data_dir, SETTINGS_FILE_NAME, older_than=0)
         return warnings
 
+    def _sealed_location(self) -> keys.KeyLocation | None:
+        """Where the settings file says its key is, or ``None`` if it cannot tell."""
+        try:
+            with open(self.path, "rb") as handle:
+                header = handle.read(HEADER_SIZE)
+        except OSError:
+            return None
+        if len(header) < HEADER_SIZE:
+            return None
+        magic, _version, location_byte, _key_id, _nonce = _HEADER.unpack(header)
+        if magic != MAGIC:
+            return None
+        try:
+            return keys.KeyLocation(location_byte)
+        except ValueError:
+            return None
+
     def describe(self) -> str:
         """Where the settings live, for the status bar and ``show``."""
         return str(self.path)
+
+
+def _decrypt(key: bytes, header: bytes, sealed: bytes) -> bytes | None:
+    """The plaintext, or ``None`` when the seal does not match key and header."""
+    from cryptography.exceptions import InvalidTag
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    try:
+        return AESGCM(key).decrypt(header[-12:], sealed, header)
+    except InvalidTag:
+        return None
 
 
 def seal(key: bytes, location: keys.KeyLocation, plaintext: bytes) -> bytes:

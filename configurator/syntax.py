@@ -64,10 +64,28 @@ def to_ascii_hostname(text: str) -> str:
         raise ValueError(str(exc)) from None
 
 
+def _is_a_label(label: str) -> bool:
+    """True when an ``xn--`` label decodes to an internationalised label.
+
+    Python's Punycode codec is lenient, so the decoded text is checked too:
+    it must hold a non-ASCII character and no control character.  IDNA2008
+    validity is not demanded, so that registered names such as emoji
+    domains stay usable.
+    """
+    try:
+        decoded = label[4:].encode("ascii").decode("punycode")
+    except UnicodeError:
+        return False
+    return not decoded.isascii() and control_character(decoded) is None and decoded.isprintable()
+
+
 def check_hostname(text: str) -> str | None:
     """Accept a DNS name (internationalised names allowed) or an IP literal."""
     if not text:
         return "is required"
+    invisible = control_character(text)
+    if invisible is not None:
+        return f"must not contain {invisible}"
     if text.startswith("[") and text.endswith("]"):
         return "write an IPv6 address without the square brackets"
     if _URL_SCHEME.match(text):
@@ -101,6 +119,8 @@ def check_hostname(text: str) -> str | None:
                 "may contain only letters, digits, hyphens and dots "
                 "(no hyphen at either end of a part)"
             )
+        if label.startswith("xn--") and not _is_a_label(label):
+            return "is not a valid internationalised domain name"
     if all(label.isdigit() for label in labels):
         return "is not a valid IPv4 address"
     return None
@@ -116,6 +136,9 @@ def check_email(text: str) -> str | None:
     """
     if not text:
         return "is required"
+    invisible = control_character(text)
+    if invisible is not None:
+        return f"must not contain {invisible}"
     if any(char.isspace() for char in text):
         return "must not contain spaces"
     if text.count("@") != 1:
@@ -144,8 +167,8 @@ def check_email(text: str) -> str | None:
         if problem is None and check_ip_address(literal) is None:
             return None
         return "has an address literal after the @ that is not a valid IP address"
-    problem = check_hostname(domain)
-    if problem is not None or is_ip_address(domain):
+    # Unlike a server name, an RFC 5321 domain has no trailing dot.
+    if domain.endswith(".") or check_hostname(domain) is not None or is_ip_address(domain):
         return "has a domain after the @ that is not a valid domain name"
     if len(text.encode("utf-8")) > 254:
         return "is longer than the 254 bytes an address may have"

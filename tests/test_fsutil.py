@@ -1,0 +1,294 @@
+"""Crash-safe writes, private directories and temporary-file clean-up, on real files."""
+
+from __future__ import annotations
+
+import os
+import stat
+import time
+from pathlib import Path
+
+import pytest
+
+from configurator import fsutil
+
+POSIX = os.name == "posix"
+IS_ROOT = POSIX and os.geteuid() == 0
+
+
+def leftovers(directory: Path) -> list[str]:
+    return sorted(p.name for p in directory.iterdir() if p.name.endswith(fsutil.TEMP_SUFFIX))
+
+
+class Interrupted(OSError):
+    """Stands for a disk error or a crash at one step of a write."""
+
+
+def interrupt(*args: object) -> None:
+    raise Interrupted(5, "Input/output error")
+
+
+def test_atomic_write_creates_and_replaces(tmp_path: Path) -> None:
+    target = tmp_path / "settings.enc"
+    fsutil.atomic_write(target, b"first")
+    assert target.read_bytes() == b"first"
+    fsutil.atomic_write(target, b"second, longer than the first")
+    assert target.read_bytes() == b"second, longer than the first"
+    fsutil.atomic_write(target, b"")
+    assert target.read_bytes() == b""
+    assert leftovers(tmp_path) == []
+
+
+@pytest.mark.skipif(not POSIX, reason="POSIX permissions")
+def test_atomic_write_makes_the_file_private(tmp_path: Path) -> None:
+    target = tmp_path / "settings.enc"
+    target.write_bytes(b"old")
+    target.chmod(0o644)
+    fsutil.atomic_write(target, b"new")
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+
+
+@pytest.mark.parametrize("step", ["fsync", "replace"])
+@pytest.mark.parametrize("existed", [True, False])
+def test_interrupted_write_leaves_the_old_file_and_no_temp_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, step: str, existed: bool
+) -> None:
+    target = tmp_path / "settings.enc"
+    if existed:
+        target.write_bytes(b"old settings")
+    monkeypatch.setattr(os, step, interrupt)
+    with pytest.raises(Interrupted):
+        fsutil.atomic_write(target, b"new settings")
+    monkeypatch.undo()
+    if existed:
+        assert target.read_bytes() == b"old settings"
+    else:
+        assert not target.exists()
+    assert leftovers(tmp_path) == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == (["settings.enc"] if existed else [])
+
+
+def test_write_failure_removes_the_temp_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = tmp_path / "settings.enc"
+    target.write_bytes(b"old settings")
+    real_fdopen = os.fdopen
+
+    class FullDisk:
+        def __init__(self, fd: int, mode: str) -> None:
+            self.handle = real_fdopen(fd, mode)
+
+        def __enter__(self) -> FullDisk:
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            self.handle.close()
+
+        def write(self, data: bytes) -> int:
+            self.handle.write(data[: len(data) // 2])
+            raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fdopen", FullDisk)
+    with pytest.raises(OSError, match="No space left"):
+        fsutil.atomic_write(target, b"new settings")
+    monkeypatch.undo()
+    assert target.read_bytes() == b"old settings"
+    assert leftovers(tmp_path) == []
+
+
+def test_even_an_interrupt_removes_the_temp_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = tmp_path / "settings.enc"
+    target.write_bytes(b"old")
+
+    def keyboard_interrupt(*args: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "replace", keyboard_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        fsutil.atomic_write(target, b"new")
+    monkeypatch.undo()
+    assert target.read_bytes() == b"old"
+    assert leftovers(tmp_path) == []
+
+
+def test_atomic_write_into_a_missing_directory_fails(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError):
+        fsutil.atomic_write(tmp_path / "missing" / "settings.enc", b"x")
+
+
+def test_replace_retries_a_sharing_violation_on_windows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = tmp_path / "settings.enc"
+    target.write_bytes(b"old")
+    real_replace = os.replace
+    attempts: list[int] = []
+
+    def held_by_scanner(source: str, destination: str) -> None:
+        attempts.append(1)
+        if len(attempts) < 3:
+            error = PermissionError(13, "The process cannot access the file")
+            error.winerror = 32  # type: ignore[attr-defined]
+            raise error
+        real_replace(source, destination)
+
+    monkeypatch.setattr(fsutil, "_ON_WINDOWS", True)
+    monkeypatch.setattr(os, "replace", held_by_scanner)
+    fsutil.atomic_write(target, b"new")
+    monkeypatch.undo()
+    assert len(attempts) == 3
+    assert target.read_bytes() == b"new"
+
+
+@pytest.mark.parametrize(
+    ("on_windows", "winerror", "retried"),
+    [(True, 5, True), (True, 33, True), (False, 32, False), (True, None, False), (True, 2, False)],
+)
+def test_replace_gives_up(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    on_windows: bool,
+    winerror: int | None,
+    retried: bool,
+) -> None:
+    target = tmp_path / "settings.enc"
+    target.write_bytes(b"old")
+    attempts: list[int] = []
+
+    def always_held(source: str, destination: str) -> None:
+        attempts.append(1)
+        error = PermissionError(13, "Access is denied")
+        if winerror is not None:
+            error.winerror = winerror  # type: ignore[attr-defined]
+        raise error
+
+    monkeypatch.setattr(fsutil, "_ON_WINDOWS", on_windows)
+    monkeypatch.setattr(fsutil, "_REPLACE_RETRY_SECONDS", 0.2)
+    monkeypatch.setattr(os, "replace", always_held)
+    with pytest.raises(PermissionError):
+        fsutil.atomic_write(target, b"new")
+    monkeypatch.undo()
+    assert target.read_bytes() == b"old"
+    assert leftovers(tmp_path) == []
+    # Only a sharing violation on Windows is worth waiting for, and only for a while.
+    assert (len(attempts) > 1) is retried
+    assert len(attempts) < 20
+
+
+# -- private directories --------------------------------------------------------------
+
+
+@pytest.mark.skipif(not POSIX, reason="POSIX permissions")
+def test_ensure_private_dir_creates_it_private(tmp_path: Path) -> None:
+    target = tmp_path / "a" / "b" / "data"
+    fsutil.ensure_private_dir(target)
+    assert target.is_dir()
+    assert stat.S_IMODE(target.stat().st_mode) == 0o700
+
+
+@pytest.mark.skipif(not POSIX, reason="POSIX permissions")
+@pytest.mark.parametrize("mode", [0o755, 0o750, 0o777, 0o701, 0o700])
+def test_ensure_private_dir_tightens_its_own_directory(tmp_path: Path, mode: int) -> None:
+    target = tmp_path / "data"
+    target.mkdir()
+    target.chmod(mode)
+    (target / "kept").write_bytes(b"x")
+    fsutil.ensure_private_dir(target)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o700
+    assert (target / "kept").read_bytes() == b"x"
+
+
+@pytest.mark.skipif(not IS_ROOT, reason="needs root to hand a directory to another user")
+def test_ensure_private_dir_leaves_someone_elses_directory_alone(tmp_path: Path) -> None:
+    target = tmp_path / "shared"
+    target.mkdir()
+    target.chmod(0o755)
+    os.chown(target, 65534, 65534)
+    fsutil.ensure_private_dir(target)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o755
+
+
+def test_ensure_private_dir_refuses_a_file(tmp_path: Path) -> None:
+    blocker = tmp_path / "data"
+    blocker.write_bytes(b"not a directory")
+    with pytest.raises(FileExistsError):
+        fsutil.ensure_private_dir(blocker)
+
+
+def test_fsync_dir(tmp_path: Path) -> None:
+    fsutil.fsync_dir(tmp_path)
+
+
+# -- stale temporary files --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "age", "removed"),
+    [
+        (".settings.enc.abc123.tmp", 120, True),
+        (".settings.enc.abc123.tmp", 61, True),
+        (".settings.enc.abc123.tmp", 5, False),
+        (".settings.enc.abc123.tmp", 0, False),
+        (".settings.key.abc123.tmp", 120, False),
+        ("settings.enc.abc123.tmp", 120, False),
+        (".settings.enc.abc123", 120, False),
+        ("settings.enc", 120, False),
+        ("notes.tmp", 120, False),
+    ],
+)
+def test_remove_stale_temp_files(tmp_path: Path, name: str, age: float, removed: bool) -> None:
+    candidate = tmp_path / name
+    candidate.write_bytes(b"partial")
+    when = time.time() - age
+    os.utime(candidate, (when, when))
+    result = fsutil.remove_stale_temp_files(tmp_path, "settings.enc")
+    assert result == ([candidate] if removed else [])
+    assert candidate.exists() is not removed
+
+
+def test_remove_stale_temp_files_of_a_missing_directory(tmp_path: Path) -> None:
+    assert fsutil.remove_stale_temp_files(tmp_path / "missing", "settings.enc") == []
+
+
+def test_a_temp_file_of_a_real_write_matches_the_clean_up_pattern(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = tmp_path / "settings.enc"
+    seen: list[str] = []
+    real_replace = os.replace
+
+    def spy(source: str, destination: str) -> None:
+        seen.append(Path(source).name)
+        real_replace(source, destination)
+
+    monkeypatch.setattr(os, "replace", spy)
+    fsutil.atomic_write(target, b"x")
+    monkeypatch.undo()
+    (stale,) = seen
+    (tmp_path / stale).write_bytes(b"left by a crash")
+    long_ago = time.time() - 3600
+    os.utime(tmp_path / stale, (long_ago, long_ago))
+    assert fsutil.remove_stale_temp_files(tmp_path, "settings.enc") == [tmp_path / stale]
+
+
+# -- shredding --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("content", [b"", b"k", b"configurator-data-key-v1 " + b"A" * 44])
+def test_shred_overwrites_then_removes(tmp_path: Path, content: bytes) -> None:
+    secret = tmp_path / "settings.key"
+    secret.write_bytes(content)
+    witness = tmp_path / "witness"
+    os.link(secret, witness)  # a second name for the same data shows what shred wrote
+    fsutil.shred(secret)
+    assert not secret.exists()
+    overwritten = witness.read_bytes()
+    assert len(overwritten) == max(len(content), 1)
+    if content:
+        assert overwritten != content
+
+
+def test_shred_of_a_missing_file_is_quiet(tmp_path: Path) -> None:
+    fsutil.shred(tmp_path / "missing")
