@@ -111,12 +111,17 @@ class FileKeyStore(KeyStore):
 
 
 class KeyringKeyStore(KeyStore):
-    """The key in the OS keyring, one entry per data directory."""
+    """The key in the OS keyring, one entry per data directory.
+
+    ``entry`` names a further key of the same directory: the key of a
+    settings file that was moved aside.
+    """
 
     location = KeyLocation.KEYRING
 
-    def __init__(self, data_dir: Path) -> None:
-        self.account = str(data_dir.resolve())
+    def __init__(self, data_dir: Path, entry: str | None = None) -> None:
+        account = str(data_dir.resolve())
+        self.account = f"{account}{os.sep}{entry}" if entry else account
 
     def read(self) -> bytes | None:
         import keyring

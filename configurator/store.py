@@ -19,12 +19,13 @@ The payload is JSON: ``{"schema": 1, "revision": n, "saved_at": "...",
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import enum
 import json
 import os
 import struct
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,6 +40,8 @@ from configurator.errors import (
 )
 
 SETTINGS_FILE_NAME = "settings.enc"
+LOCK_FILE_NAME = "settings.lock"
+LOCK_TIMEOUT = 10.0
 MAGIC = b"MSCSET"
 FORMAT_VERSION = 1
 SCHEMA_VERSION = 1
@@ -270,6 +273,10 @@ class Store:
             raise NotWritable(
                 self.data_dir, f"The folder {self.data_dir} cannot be created: {exc.strerror}."
             ) from None
+        with self._lock():
+            return self._save_locked(settings, expected_revision)
+
+    def _save_locked(self, settings: model.Settings, expected_revision: int | None) -> Stored:
         fsutil.remove_stale_temp_files(self.data_dir, SETTINGS_FILE_NAME)
         current = self.load()
         found = current.revision if current else 0
@@ -280,17 +287,18 @@ class Store:
             key = key_store.read()
             assert key is not None  # load() succeeded with this very key
         else:
+            # A new settings file always gets a new key, replacing any key left
+            # behind (by an interrupted first save, or a Reset that could not
+            # reach the keyring), so that no older copy shares it.
             key_store = keys.store_for_new_key(self.data_dir, self.key_backend)
-            existing = key_store.read()
-            key = existing if existing is not None else keys.new_key()
-            if existing is None:
-                try:
-                    key_store.write(key)
-                except OSError as exc:
-                    raise StoreError(
-                        f"The data key could not be saved to {key_store.describe()} "
-                        f"({exc.strerror or exc}); nothing was changed."
-                    ) from None
+            key = keys.new_key()
+            try:
+                key_store.write(key)
+            except OSError as exc:
+                raise StoreError(
+                    f"The data key could not be saved to {key_store.describe()} "
+                    f"({exc.strerror or exc}); nothing was changed."
+                ) from None
 
         stored = Stored(
             settings,
@@ -314,9 +322,36 @@ class Store:
             ) from None
         return stored
 
+    @contextlib.contextmanager
+    def _lock(self) -> Iterator[None]:
+        """Serialise writers across processes; the OS releases it if the holder dies."""
+        import filelock
+
+        lock = filelock.FileLock(self.data_dir / LOCK_FILE_NAME, timeout=LOCK_TIMEOUT, mode=0o600)
+        try:
+            lock.acquire()
+        except filelock.Timeout:
+            raise StoreError(
+                f"Another program is saving the settings in {self.data_dir} right now; "
+                "nothing was changed. Try again in a moment."
+            ) from None
+        try:
+            yield
+        finally:
+            lock.release()
+
     def set_aside(self) -> Path:
-        """Move an unusable settings file aside (kept in the data directory)."""
+        """Move an unusable settings file aside (kept in the data directory).
+
+        A key file goes along with it (``settings.key.unreadable-…``), and a
+        key in the keyring is copied to an entry named after the moved file,
+        so that the pair stays together: a new save then starts with a new key.
+        """
         self.require_writable()
+        with self._lock():
+            return self._set_aside_locked()
+
+    def _set_aside_locked(self) -> Path:
         stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
         target = self.data_dir / f"{SETTINGS_FILE_NAME}.unreadable-{stamp}"
         counter = 1
@@ -329,8 +364,22 @@ class Store:
             raise StoreError(
                 f"The settings file {self.path} could not be moved aside ({exc.strerror or exc})."
             ) from None
+        self._set_key_aside(target)
         fsutil.fsync_dir(self.data_dir)
         return target
+
+    def _set_key_aside(self, moved: Path) -> None:
+        """Keep the moved file's key beside it; best effort (the key may be unreadable)."""
+        suffix = moved.name.removeprefix(SETTINGS_FILE_NAME)
+        key_file = keys.FileKeyStore(self.data_dir).path
+        if key_file.exists():
+            with contextlib.suppress(OSError):
+                os.replace(key_file, key_file.with_name(key_file.name + suffix))
+        if self._sealed_location(moved) is keys.KeyLocation.KEYRING:
+            with contextlib.suppress(KeyUnavailable):
+                key = keys.KeyringKeyStore(self.data_dir).read()
+                if key is not None:
+                    keys.KeyringKeyStore(self.data_dir, entry=moved.name).write(key)
 
     def reset(self) -> list[str]:
         """Delete the settings and destroy the data key (crypto-erase).
@@ -340,6 +389,12 @@ class Store:
         that could not be erased.
         """
         self.require_writable()
+        if not self.data_dir.is_dir():
+            return []
+        with self._lock():
+            return self._reset_locked()
+
+    def _reset_locked(self) -> list[str]:
         warnings: list[str] = []
         sealed_with = self._sealed_location()
         for key_store in (keys.FileKeyStore(self.data_dir), keys.KeyringKeyStore(self.data_dir)):
@@ -370,10 +425,10 @@ class Store:
         fsutil.remove_stale_temp_files(self.data_dir, SETTINGS_FILE_NAME, older_than=0)
         return warnings
 
-    def _sealed_location(self) -> keys.KeyLocation | None:
-        """Where the settings file says its key is, or ``None`` if it cannot tell."""
+    def _sealed_location(self, path: Path | None = None) -> keys.KeyLocation | None:
+        """Where a settings file says its key is, or ``None`` if it cannot tell."""
         try:
-            with open(self.path, "rb") as handle:
+            with open(path or self.path, "rb") as handle:
                 header = handle.read(HEADER_SIZE)
         except OSError:
             return None

@@ -72,9 +72,14 @@ def saved(data_dir: Path, settings: model.Settings) -> Store:
 
 
 def snapshot(directory: Path) -> dict[str, bytes]:
-    """Every file's bytes in ``directory`` (recursively), to prove nothing changed."""
+    """Every file's bytes in ``directory`` (recursively), to prove nothing changed.
+
+    The empty lock file that serialises writers is not data and is left out.
+    """
     return {
-        str(p.relative_to(directory)): p.read_bytes() for p in directory.rglob("*") if p.is_file()
+        str(p.relative_to(directory)): p.read_bytes()
+        for p in directory.rglob("*")
+        if p.is_file() and p.name != store.LOCK_FILE_NAME
     }
 
 
@@ -603,16 +608,22 @@ def test_set_aside_moves_the_file_within_the_data_dir(
     assert second != first
     assert second.read_bytes() == damaged == first.read_bytes()
 
-    # The data key is kept, so a file set aside by mistake can still be restored.
-    key = keys.FileKeyStore(data_dir).read()
+    # The key goes aside with the first file; the next save starts a new key.
+    first_key_file = data_dir / (keys.KEY_FILE_NAME + first.name.removeprefix("settings.enc"))
+    assert first_key_file.exists()
+    assert not (data_dir / keys.KEY_FILE_NAME).exists()
     assert saved.save(settings).revision == 1
-    assert keys.FileKeyStore(data_dir).read() == key
+    assert keys.FileKeyStore(data_dir).read() != first_key_file.read_bytes()
 
 
-def test_set_aside_of_a_good_file_can_be_restored(saved: Store, settings: model.Settings) -> None:
+def test_set_aside_of_a_good_file_can_be_restored(
+    saved: Store, settings: model.Settings, data_dir: Path
+) -> None:
     aside = saved.set_aside()
+    aside_key = data_dir / (keys.KEY_FILE_NAME + aside.name.removeprefix("settings.enc"))
     saved.save(dataclasses.replace(settings, port=2525))
     os.replace(aside, saved.path)
+    os.replace(aside_key, data_dir / keys.KEY_FILE_NAME)
     loaded = saved.load()
     assert loaded is not None
     assert loaded.settings == settings
@@ -789,11 +800,13 @@ def test_interrupted_first_save_then_success(
     monkeypatch.undo()
     assert not (data_dir / store.SETTINGS_FILE_NAME).exists()
     assert temp_files(data_dir) == []
-    key = keys.FileKeyStore(data_dir).read()
+    leftover = keys.FileKeyStore(data_dir).read()
 
     stored = Store(data_dir).save(settings)
     assert stored.revision == 1
-    assert keys.FileKeyStore(data_dir).read() == key
+    # A new settings file never inherits a key left behind.
+    assert keys.FileKeyStore(data_dir).read() != leftover
+    assert Store(data_dir).load() == stored
 
 
 def test_first_save_that_cannot_write_anything_is_a_store_error(
@@ -882,3 +895,42 @@ def test_migration_steps_run_in_order(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(store, "MIGRATIONS", {1: rename_field})
     migrated = store.migrate({"schema": 1, "old_settings": {"port": 25}})
     assert migrated == {"schema": 2, "settings": {"port": 25}}
+
+
+# -- keys set aside and writers serialised ---------------------------------------
+
+
+def test_set_aside_copies_a_keyring_key_to_an_entry_named_after_the_file(
+    data_dir: Path, settings: model.Settings, test_keyring: testkeyring.TestKeyring
+) -> None:
+    saved = Store(data_dir)
+    saved.save(settings)
+    key = keys.KeyringKeyStore(data_dir).read()
+    assert key is not None
+    aside = saved.set_aside()
+    assert keys.KeyringKeyStore(data_dir, entry=aside.name).read() == key
+
+    saved.save(settings)
+    assert keys.KeyringKeyStore(data_dir).read() != key
+    # The copy still opens the file that was set aside.
+    os.replace(aside, saved.path)
+    keys.KeyringKeyStore(data_dir).write(key)
+    loaded = saved.load()
+    assert loaded is not None
+    assert loaded.settings == settings
+
+
+def test_a_writer_waits_for_the_lock_and_gives_up_clearly(
+    saved: Store, settings: model.Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import filelock
+
+    monkeypatch.setattr(store, "LOCK_TIMEOUT", 0.2)
+    before = snapshot(saved.data_dir)
+    with filelock.FileLock(saved.data_dir / store.LOCK_FILE_NAME):
+        with pytest.raises(StoreError, match="Another program is saving"):
+            saved.save(dataclasses.replace(settings, port=2525))
+        with pytest.raises(StoreError, match="Another program is saving"):
+            saved.reset()
+    assert snapshot(saved.data_dir) == before
+    assert saved.save(dataclasses.replace(settings, port=2525)).revision == 2
