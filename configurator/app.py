@@ -1,0 +1,146 @@
+"""Wiring for the window: ``create_window()`` for tests, ``run()`` for the command line.
+
+Qt, the store and the window are imported inside the functions: the command
+line imports this module only to launch the window, and every import saved
+shortens the time until the window appears.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from PySide6.QtWidgets import QApplication
+
+    from configurator.ui.window import MainWindow
+
+APP_NAME = "mail-server-configurator"
+DISPLAY_NAME = "Mail Server Configurator"
+
+
+def create_window(data_dir: Path | None = None) -> MainWindow:
+    """The main window over the store in ``data_dir`` (None: the usual place).
+
+    A ``QApplication`` must exist.  Raises ``StoreError`` only for a
+    configuration the window cannot work with at all (an unknown
+    ``CONFIGURATOR_KEY_BACKEND``); unreadable settings open the window with a
+    banner instead.
+    """
+    from configurator import paths
+    from configurator.store import Store
+    from configurator.ui.window import MainWindow
+
+    return MainWindow(Store(paths.resolve_data_dir(data_dir)))
+
+
+def application() -> QApplication:
+    """The running ``QApplication``, created and named if there is none yet."""
+    from PySide6.QtWidgets import QApplication
+
+    from configurator import __version__, resources
+    from configurator.ui import icons
+
+    app = QApplication.instance()
+    if app is None:
+        app = QApplication(sys.argv[:1])
+    assert isinstance(app, QApplication)
+    app.setApplicationName(APP_NAME)
+    app.setApplicationDisplayName(DISPLAY_NAME)
+    app.setApplicationVersion(__version__)
+    app.setDesktopFileName(APP_NAME)
+    app.setWindowIcon(icons.icon(resources.APP_ICON))
+    return app
+
+
+def run(data_dir: Path | None, *, self_test: bool = False) -> int:
+    """Open the window and run until it closes; return the exit code.
+
+    With ``self_test`` the program starts exactly as a normal launch (loads
+    the stored settings, builds and shows the window, loads every icon),
+    then quits: 0 when all of it worked, otherwise 1 with what failed on
+    standard error.  Either way, 2 when the environment names an unknown key
+    backend (``CONFIGURATOR_KEY_BACKEND``), as for any other usage error.
+    """
+    from configurator.errors import StoreError
+
+    try:
+        app = application()
+        window = create_window(data_dir)
+    except StoreError as exc:
+        print(f"configurator: {exc}", file=sys.stderr)
+        if not self_test:
+            _show_startup_error(str(exc))
+        return 2
+    except Exception as exc:
+        if not self_test:
+            raise
+        print(f"configurator: self-test failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    binding = binding_problem()
+    if binding is not None and not self_test:
+        print(f"configurator: warning: {binding}", file=sys.stderr)
+    window.show()
+    if self_test:
+        return _self_test(app, window)
+    return app.exec()
+
+
+def binding_problem() -> str | None:
+    """Say whether the installed Qt binding corrupts Python's reference counts.
+
+    PySide6 6.12.0 on CPython 3.11 drops a reference to ``None`` on every
+    call of a Qt method that returns nothing; after some thousands of calls
+    the interpreter aborts ("deallocating None").  From Python 3.12 on
+    ``None`` is immortal and the defect is harmless.
+    """
+    if sys.version_info >= (3, 12):
+        return None
+    from PySide6 import __version__ as pyside_version
+    from PySide6.QtCore import QObject
+
+    probe = QObject()
+    calls = 200
+    before = sys.getrefcount(None)
+    for _ in range(calls):
+        probe.setObjectName("probe")
+    lost = before - sys.getrefcount(None)
+    if lost < calls // 2:
+        return None
+    return (
+        f"PySide6 {pyside_version} loses a reference to None on each Qt call on Python "
+        f"{sys.version_info.major}.{sys.version_info.minor}; the program would abort "
+        "after a while. Install another PySide6 version (6.11 works) or use Python 3.12+."
+    )
+
+
+def _self_test(app: QApplication, window: MainWindow) -> int:
+    from configurator import resources
+    from configurator.ui import icons
+
+    problems = icons.check_all()
+    binding = binding_problem()
+    if binding is not None:
+        problems.append(binding)
+    app.processEvents()
+    if not window.isVisible():
+        problems.append("the main window did not appear")
+    mode = window.mode.title if window.mode is not None else "none"
+    window.close_without_asking()
+    app.processEvents()
+    if problems:
+        for problem in problems:
+            print(f"configurator: self-test failed: {problem}", file=sys.stderr)
+        return 1
+    print(
+        f"self-test passed: window shown ({mode}), {len(resources.ICON_NAMES)} icons loaded, "
+        f"settings in {window.store.path}"
+    )
+    return 0
+
+
+def _show_startup_error(message: str) -> None:
+    from PySide6.QtWidgets import QMessageBox
+
+    QMessageBox.critical(None, DISPLAY_NAME, message)

@@ -1,0 +1,158 @@
+"""The window's questions and error messages.
+
+Every box is window-modal and opened with ``open()``, never ``exec()``: the
+event loop keeps running, so tests (and the rest of the program) can find the
+box by its object name and answer it.  Each box names its default button
+explicitly, because a ``QMessageBox`` without one lets Enter press the first
+accepting button, which for a destructive question is the wrong one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QMessageBox, QWidget
+
+Button = QMessageBox.StandardButton
+
+
+def _box(
+    parent: QWidget,
+    name: str,
+    *,
+    icon: QMessageBox.Icon,
+    title: str,
+    text: str,
+    informative: str,
+    buttons: dict[Button, str],
+    default: Button,
+    escape: Button,
+) -> QMessageBox:
+    box = QMessageBox(parent)
+    box.setObjectName(name)
+    box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+    box.setWindowModality(Qt.WindowModality.WindowModal)
+    box.setIcon(icon)
+    box.setWindowTitle(title)
+    box.setText(text)
+    box.setTextFormat(Qt.TextFormat.PlainText)
+    box.setInformativeText(informative)
+    for standard, label in buttons.items():
+        button = box.addButton(standard)
+        if label:
+            button.setText(label)
+    box.setDefaultButton(default)
+    box.setEscapeButton(escape)
+    return box
+
+
+def ask(box: QMessageBox, on_answer: Callable[[Button], object]) -> QMessageBox:
+    """Open ``box`` without blocking; call ``on_answer`` with the standard button chosen."""
+
+    def finished(_result: int) -> None:
+        clicked = box.clickedButton()
+        on_answer(box.standardButton(clicked) if clicked is not None else Button.NoButton)
+
+    box.finished.connect(finished)
+    box.open()
+    return box
+
+
+def reset_confirmation(parent: QWidget, data_dir: Path) -> QMessageBox:
+    return _box(
+        parent,
+        "resetConfirmation",
+        icon=QMessageBox.Icon.Warning,
+        title="Reset Settings",
+        text="Delete the stored mail server settings?",
+        informative=(
+            f"The settings file in {data_dir} and its data key are destroyed, so no copy "
+            "of the file can be read again. Alert e-mails cannot be sent until new "
+            "settings are saved."
+        ),
+        buttons={Button.Yes: "&Reset Settings", Button.No: "&Keep Settings"},
+        default=Button.No,
+        escape=Button.No,
+    )
+
+
+def unsaved_changes(parent: QWidget) -> QMessageBox:
+    return _box(
+        parent,
+        "unsavedChanges",
+        icon=QMessageBox.Icon.Question,
+        title="Unsaved Changes",
+        text="Save the changes to the mail server settings before closing?",
+        informative="Your changes are lost if you close without saving.",
+        buttons={Button.Save: "", Button.Discard: "&Discard Changes", Button.Cancel: ""},
+        default=Button.Save,
+        escape=Button.Cancel,
+    )
+
+
+def start_again_confirmation(parent: QWidget, settings_path: Path) -> QMessageBox:
+    return _box(
+        parent,
+        "startAgainConfirmation",
+        icon=QMessageBox.Icon.Warning,
+        title="Start Again",
+        text="Start again with new settings?",
+        informative=(
+            f"The unreadable file {settings_path.name} is not deleted: it is renamed and "
+            f"kept in {settings_path.parent}, so it can still be recovered later."
+        ),
+        buttons={Button.Yes: "&Start Again", Button.Cancel: ""},
+        default=Button.Cancel,
+        escape=Button.Cancel,
+    )
+
+
+def conflict(parent: QWidget) -> QMessageBox:
+    return _box(
+        parent,
+        "settingsConflict",
+        icon=QMessageBox.Icon.Warning,
+        title="Settings Changed Elsewhere",
+        text="The settings were changed elsewhere since this window loaded them.",
+        informative="Nothing was saved. Reload to see the current settings (your edits here are "
+        "discarded), or keep editing and copy what you need first.",
+        buttons={Button.Reset: "&Reload", Button.Cancel: "&Keep Editing"},
+        default=Button.Cancel,
+        escape=Button.Cancel,
+    )
+
+
+def error(parent: QWidget, name: str, title: str, text: str, informative: str = "") -> QMessageBox:
+    """An error message with a single OK button, opened right away."""
+    box = _box(
+        parent,
+        name,
+        icon=QMessageBox.Icon.Critical,
+        title=title,
+        text=text,
+        informative=informative,
+        buttons={Button.Ok: ""},
+        default=Button.Ok,
+        escape=Button.Ok,
+    )
+    box.open()
+    return box
+
+
+def notice(parent: QWidget, name: str, title: str, text: str, informative: str = "") -> QMessageBox:
+    """A warning with a single OK button, opened right away."""
+    box = _box(
+        parent,
+        name,
+        icon=QMessageBox.Icon.Warning,
+        title=title,
+        text=text,
+        informative=informative,
+        buttons={Button.Ok: ""},
+        default=Button.Ok,
+        escape=Button.Ok,
+    )
+    box.open()
+    return box

@@ -1,0 +1,133 @@
+"""Launching the window: ``create_window`` and ``run`` (including the self-test)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from pytestqt.qtbot import QtBot
+
+from configurator import app, model, resources
+from configurator.store import Store
+from configurator.ui.modes import Mode
+
+ROOT = Path(__file__).resolve().parent.parent
+
+SETTINGS = model.Settings(
+    account_name="Security Monitoring",
+    account_email="alerts@example.com",
+    server="smtp.example.com",
+    username="alerts",
+    password="launch-secret",
+)
+
+
+def run_self_test(*extra_env: tuple[str, str]) -> subprocess.CompletedProcess[str]:
+    import os
+
+    env = dict(os.environ)
+    env.update(dict(extra_env))
+    code = "import sys; from configurator.app import run; sys.exit(run(None, self_test=True))"
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_create_window_uses_the_configured_data_directory(qtbot: QtBot, data_dir: Path) -> None:
+    window = app.create_window()
+    qtbot.addWidget(window)
+    assert window.store.data_dir == data_dir
+    assert window.mode is Mode.WRITE
+
+
+def test_self_test_passes_on_a_fresh_store(data_dir: Path) -> None:
+    result = run_self_test()
+    assert result.returncode == 0, result.stderr
+    assert "self-test passed" in result.stdout
+    assert "New settings" in result.stdout
+    assert not data_dir.exists()  # looking changes nothing
+
+
+def test_self_test_loads_the_stored_settings(data_dir: Path) -> None:
+    Store(data_dir).save(SETTINGS)
+    before = (data_dir / "settings.enc").read_bytes()
+
+    result = run_self_test()
+
+    assert result.returncode == 0, result.stderr
+    assert "Read-only" in result.stdout
+    assert SETTINGS.password not in result.stdout + result.stderr
+    assert (data_dir / "settings.enc").read_bytes() == before
+
+
+def test_self_test_with_unreadable_settings_still_starts(data_dir: Path) -> None:
+    """Unreadable settings are the user's situation, not a broken program: the window opens."""
+    Store(data_dir).save(SETTINGS)
+    (data_dir / "settings.key").unlink()
+    result = run_self_test()
+    assert result.returncode == 0, result.stderr
+    assert "Settings unreadable" in result.stdout
+
+
+def test_self_test_with_an_unknown_key_backend_fails_clearly() -> None:
+    result = run_self_test(("CONFIGURATOR_KEY_BACKEND", "vault"))
+    assert result.returncode == 2
+    assert "CONFIGURATOR_KEY_BACKEND" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_self_test_reports_a_missing_icon(
+    qtbot: QtBot,
+    data_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setattr(resources, "ICON_NAMES", (*resources.ICON_NAMES, "lost.svg"))
+
+    code = app.run(data_dir, self_test=True)
+
+    assert code == 1
+    captured = capsys.readouterr()
+    assert "lost.svg" in captured.err
+    assert "self-test failed" in captured.err
+
+
+def test_the_qt_binding_keeps_reference_counts_intact(qtbot: QtBot) -> None:
+    """A binding that drops references to None aborts the program after a while."""
+    assert app.binding_problem() is None
+
+
+def test_importing_app_loads_no_qt() -> None:
+    code = (
+        "import sys, configurator.app; "
+        "print(sorted(m for m in sys.modules if m.startswith(('PySide6', 'keyring', 'smtplib'))))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "[]"
+
+
+def test_the_window_modules_do_not_import_mail_code() -> None:
+    code = (
+        "import sys, configurator.ui.window; "
+        "print(sorted(m for m in sys.modules if m in ('smtplib', 'ssl') "
+        "or m.startswith('configurator.mail')))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"QT_QPA_PLATFORM": "offscreen", "PATH": "/usr/bin:/bin"},
+    )
+    assert result.stdout.strip() == "[]"
