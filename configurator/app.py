@@ -7,6 +7,7 @@ shortens the time until the window appears.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -65,6 +66,10 @@ def run(data_dir: Path | None, *, self_test: bool = False) -> int:
     """
     from configurator.errors import StoreError
 
+    missing = missing_display()
+    if missing is not None:
+        print(f"configurator: {missing}", file=sys.stderr)
+        return 1
     try:
         app = application()
         window = create_window(data_dir)
@@ -85,6 +90,19 @@ def run(data_dir: Path | None, *, self_test: bool = False) -> int:
     if self_test:
         return _self_test(app, window)
     return app.exec()
+
+
+def missing_display() -> str | None:
+    """Say so when no graphical display can be reached (Qt would abort instead)."""
+    if not sys.platform.startswith("linux") or os.environ.get("QT_QPA_PLATFORM"):
+        return None
+    if os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"):
+        return None
+    return (
+        "no graphical display is available (neither DISPLAY nor WAYLAND_DISPLAY is set). "
+        "Use the command line instead (configurator --help), or, for --self-test on a "
+        "headless machine, set QT_QPA_PLATFORM=offscreen."
+    )
 
 
 def binding_problem() -> str | None:
