@@ -1,0 +1,972 @@
+"""Open an SMTP connection exactly as the settings say: verified, then authenticated.
+
+The sequence, each part a named step (see ``steps``):
+
+- resolve the name, with the timeout, and connect to the first address that answers;
+- Connection Security None: plain SMTP.  SSL/TLS: TLS from the first byte.
+  STARTTLS: EHLO, then STARTTLS is *required* -- a server that does not offer
+  it ends the attempt before anything else is sent -- then EHLO again;
+- the certificate is verified against the system's trusted authorities plus
+  the optional Trusted CA File, host name included.  A pinned certificate
+  (SHA-256 of its DER form) replaces that verification: the handshake is done
+  without it, and the fingerprint is compared before a single byte is sent
+  over the connection.  Only a matching certificate is used; any other ends
+  the attempt, however well it is signed;
+- authentication through a pluggable ``Authenticator`` (see ``auth``).
+
+When verification fails, a second connection fetches the certificate without
+verifying it, only to show its subject, issuer and fingerprint; nothing else
+is sent over it.  ``ssl`` is imported only when TLS is used.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import errno
+import re
+import socket
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from types import ModuleType, TracebackType
+from typing import TYPE_CHECKING, Generic, TypeVar
+
+from configurator import syntax
+from configurator.mail.auth import Authenticator, authenticator_for
+from configurator.mail.cancel import CancelToken
+from configurator.mail.certificate import CertificateInfo, TlsInfo, describe_certificate
+from configurator.mail.channel import BadReply, Channel, Reply, ServerClosed
+from configurator.mail.errors import MailError, Problem, cancelled, explain
+from configurator.mail.steps import StepId, StepObserver, StepTracker
+from configurator.mail.transcript import Transcript
+from configurator.model import Security, Settings, normalise_fingerprint
+
+if TYPE_CHECKING:
+    import ssl
+    from email.message import EmailMessage
+
+MAX_ADDRESSES = 4  # each address may cost a full timeout
+QUIT_TIMEOUT = 2.0
+PROBE_TIMEOUT = 5.0  # a plain SMTP server greets at once; no need to wait long
+EXPIRY_WARNING = dt.timedelta(days=14)
+
+T = TypeVar("T")
+
+# After these failures the session is still in a sane state: say goodbye.
+_POLITE_ENDINGS = frozenset(
+    {
+        Problem.SERVER_REFUSED,
+        Problem.EHLO_REJECTED,
+        Problem.STARTTLS_NOT_OFFERED,
+        Problem.STARTTLS_REFUSED,
+        Problem.AUTH_NOT_OFFERED,
+        Problem.AUTH_MECHANISM_UNSUPPORTED,
+        Problem.AUTH_REJECTED,
+        Problem.AUTH_NEEDS_ENCRYPTION,
+        Problem.AUTH_TEMPORARY,
+        Problem.AUTH_REQUIRED,
+        Problem.ENCRYPTION_REQUIRED,
+        Problem.SENDER_REFUSED,
+        Problem.RECIPIENT_REFUSED,
+        Problem.MESSAGE_REFUSED,
+        Problem.SMTPUTF8_UNSUPPORTED,
+    }
+)
+
+_WAITING: dict[StepId, str] = {
+    StepId.TLS: "during the TLS handshake",
+    StepId.EHLO: "waiting for the server's reply to EHLO",
+    StepId.AUTH: "waiting for the server's reply to AUTH",
+    StepId.SENDER: "waiting for the server's reply to MAIL FROM",
+    StepId.RECIPIENT: "waiting for the server's reply to RCPT TO",
+    StepId.MESSAGE: "waiting for the server to accept the message",
+}
+
+_WHEN: dict[StepId, str] = {
+    StepId.CONNECT: "while connecting",
+    StepId.GREETING: "before the server greeting",
+    StepId.TLS: "during the TLS handshake",
+    StepId.EHLO: "during EHLO",
+    StepId.AUTH: "during authentication",
+    StepId.SENDER: "after MAIL FROM",
+    StepId.RECIPIENT: "after RCPT TO",
+    StepId.MESSAGE: "while sending the message",
+}
+
+# OpenSSL verification error codes (X509_V_ERR_*) and what they mean here.
+_CERT_PROBLEMS: dict[int, Problem] = {
+    2: Problem.CERT_UNTRUSTED,  # unable to get issuer certificate
+    9: Problem.CERT_NOT_YET_VALID,
+    10: Problem.CERT_EXPIRED,
+    18: Problem.CERT_UNTRUSTED,  # self-signed
+    19: Problem.CERT_UNTRUSTED,  # self-signed certificate in chain
+    20: Problem.CERT_UNTRUSTED,  # unable to get local issuer certificate
+    21: Problem.CERT_UNTRUSTED,  # unable to verify the first certificate
+    27: Problem.CERT_UNTRUSTED,  # certificate not trusted
+    62: Problem.CERT_WRONG_HOST,  # host name mismatch
+    64: Problem.CERT_WRONG_HOST,  # IP address mismatch
+}
+
+_SSL_REASONS: dict[str, str] = {
+    "WRONG_VERSION_NUMBER": "the server did not answer with TLS",
+    "UNSUPPORTED_PROTOCOL": "the server supports only TLS versions older than 1.2",
+    "TLSV1_ALERT_PROTOCOL_VERSION": "the server supports only TLS versions older than 1.2",
+    "SSLV3_ALERT_HANDSHAKE_FAILURE": "the server and this program have no cipher in common",
+    "NO_SHARED_CIPHER": "the server and this program have no cipher in common",
+    "DH_KEY_TOO_SMALL": "the server's key exchange is too weak",
+}
+
+_SMTP_REPLY_START = re.compile(r"^\d{3}[ -]")
+
+
+def plan_steps(settings: Settings, *, sender: bool = True) -> tuple[StepId, ...]:
+    """The steps a check of ``settings`` goes through, in order."""
+    steps = [StepId.RESOLVE, StepId.CONNECT]
+    if settings.security is Security.SSL_TLS:
+        steps += [StepId.TLS, StepId.GREETING, StepId.EHLO]
+    else:
+        steps += [StepId.GREETING, StepId.EHLO, StepId.TLS]
+    steps.append(StepId.AUTH)
+    if sender:
+        steps += [StepId.SENDER, StepId.RECIPIENT, StepId.MESSAGE]
+    return tuple(steps)
+
+
+def smtp_address(address: str) -> tuple[str, bool]:
+    """The address as it goes into MAIL FROM / RCPT TO, and whether it needs SMTPUTF8.
+
+    A non-ASCII domain is sent in its IDNA form, which every server takes;
+    only a non-ASCII part before the @ needs the SMTPUTF8 extension.
+    """
+    local, _, domain = address.rpartition("@")
+    if domain and not domain.startswith("["):
+        domain = syntax.to_ascii_hostname(domain)
+    return f"{local}@{domain}", not local.isascii()
+
+
+class _Background(Generic[T]):
+    """Runs a blocking function in a daemon thread so that waiting for it can time out."""
+
+    def __init__(self, function: Callable[[], T], name: str) -> None:
+        self._function = function
+        self._wake = threading.Event()
+        self._finished = False
+        self._value: T | None = None
+        self._error: BaseException | None = None
+        threading.Thread(target=self._run, name=name, daemon=True).start()
+
+    def _run(self) -> None:
+        try:
+            self._value = self._function()
+        except BaseException as exc:  # handed to the waiting thread
+            self._error = exc
+        finally:
+            self._finished = True
+            self._wake.set()
+
+    def wait(self, timeout: float, cancel: CancelToken) -> bool:
+        """Wait until done, the timeout passes or the token is cancelled."""
+        with cancel.on_cancel(self._wake.set):
+            self._wake.wait(max(timeout, 0.0))
+        cancel.check()
+        return self._finished
+
+    def result(self) -> T:
+        if self._error is not None:
+            raise self._error
+        assert self._finished
+        return self._value  # type: ignore[return-value]
+
+
+def _ssl_module() -> ModuleType | None:
+    """The ssl module if TLS was used; failures without TLS need not load it."""
+    return sys.modules.get("ssl")
+
+
+def _ssl_reason(exc: BaseException) -> str:
+    reason = getattr(exc, "reason", None) or ""
+    return _SSL_REASONS.get(str(reason), str(reason).replace("_", " ").lower() or str(exc))
+
+
+class _Session:
+    """The state of one connection attempt; ``Connection`` is its public face."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        plan: Sequence[StepId],
+        cancel: CancelToken | None = None,
+        transcript: Transcript | None = None,
+        on_step: StepObserver | None = None,
+        authenticator: Authenticator | None = None,
+    ) -> None:
+        self.settings = settings
+        self.timeout = float(settings.timeout)
+        self.cancel = cancel if cancel is not None else CancelToken()
+        self.transcript = transcript if transcript is not None else Transcript()
+        self.authenticator = authenticator or authenticator_for(settings)
+        # Before anything touches the network: no form of a secret may be shown.
+        self.transcript.add_secrets([settings.password])
+        if self.authenticator is not None:
+            self.transcript.add_secrets(self.authenticator.secrets())
+        self.tracker = StepTracker(
+            plan, classify=self.classify, redact=self.transcript.redact, on_step=on_step
+        )
+        self.pin = normalise_fingerprint(settings.tls_fingerprint)
+        self.channel: Channel | None = None
+        self.capabilities: dict[str, str] = {}
+        self.tls: TlsInfo | None = None
+        self.authenticated = False
+        self._smtputf8 = False
+        self._addresses: list[tuple[socket.AddressFamily, tuple[object, ...]]] = []
+        self._peer: tuple[socket.AddressFamily, tuple[object, ...]] | None = None
+        self._ehlo_name = "[127.0.0.1]"
+        self._tls_name = settings.server
+        self._context: ssl.SSLContext | None = None
+
+    # -- explaining failures ------------------------------------------------
+
+    def explain(
+        self,
+        problem: Problem,
+        *,
+        reply: str = "",
+        context: Mapping[str, object] | None = None,
+        **more: object,
+    ) -> MailError:
+        """The failure for ``problem``, its texts filled in and redacted."""
+        values: dict[str, object] = {
+            "server": self.settings.server,
+            "port": self.settings.port,
+            "timeout": _seconds(self.timeout),
+            "security": self.settings.security.label,
+            "username": self.settings.username,
+            "ca_file": self.settings.ca_file,
+        }
+        values.update(context or {})
+        values.update(more)
+        redact = self.transcript.redact
+        safe = {key: redact(str(value)) for key, value in values.items()}
+        return MailError(explain(problem, reply=redact(reply), context=safe))
+
+    def classify(self, exc: Exception, step: StepId) -> MailError:
+        """Turn whatever a step raised into the failure a person can act on."""
+        if isinstance(exc, MailError):
+            return exc
+        if self.cancel.cancelled:
+            return cancelled()
+        ssl_module = _ssl_module()
+        detail = str(exc) or type(exc).__name__
+        if isinstance(exc, TimeoutError):
+            if step is StepId.RESOLVE:
+                return self.explain(Problem.DNS_FAILED, detail="no answer in time")
+            if step is StepId.CONNECT:
+                return self.explain(Problem.CONNECT_TIMEOUT)
+            if step is StepId.GREETING:
+                return self.explain(Problem.GREETING_TIMEOUT)
+            return self.explain(Problem.REPLY_TIMEOUT, waiting=_WAITING.get(step, "waiting"))
+        if isinstance(exc, ConnectionRefusedError):
+            return self.explain(Problem.CONNECTION_REFUSED)
+        closed: tuple[type[BaseException], ...] = (
+            ServerClosed,
+            ConnectionResetError,
+            ConnectionAbortedError,
+            BrokenPipeError,
+        )
+        if ssl_module is not None:
+            closed += (ssl_module.SSLEOFError, ssl_module.SSLZeroReturnError)
+        if isinstance(exc, closed):
+            return self.explain(
+                Problem.CONNECTION_CLOSED, when=_WHEN.get(step, "unexpectedly"), detail=detail
+            )
+        if isinstance(exc, BadReply):
+            if step is StepId.GREETING:
+                return self.explain(Problem.NOT_SMTP, detail=detail)
+            return self.explain(Problem.PROTOCOL_ERROR, detail=detail)
+        if ssl_module is not None and isinstance(exc, ssl_module.SSLError):
+            return self.explain(Problem.TLS_FAILED, detail=_ssl_reason(exc))
+        if isinstance(exc, OSError):
+            if exc.errno in (
+                errno.ENETUNREACH,
+                errno.EHOSTUNREACH,
+                errno.EADDRNOTAVAIL,
+                errno.EAFNOSUPPORT,
+            ):
+                return self.explain(Problem.NETWORK_UNREACHABLE, detail=exc.strerror or detail)
+            if step is StepId.CONNECT:
+                return self.explain(Problem.CONNECT_FAILED, detail=exc.strerror or detail)
+            return self.explain(
+                Problem.CONNECTION_CLOSED, when=_WHEN.get(step, "unexpectedly"), detail=detail
+            )
+        return self.explain(Problem.INTERNAL_ERROR, detail=f"{type(exc).__name__}: {detail}")
+
+    @contextlib.contextmanager
+    def guard(self, step: StepId) -> Iterator[None]:
+        """Outside a tracked check: still leave every failure as a ``MailError``."""
+        try:
+            yield
+        except Exception as exc:
+            error = self.classify(exc, step).at_step(step)
+            if error is exc:
+                raise
+            raise error from exc
+
+    # -- opening --------------------------------------------------------------
+
+    def open(self) -> None:
+        try:
+            self.cancel.check()
+            self._resolve()
+            self._connect()
+            if self.settings.security is Security.SSL_TLS:
+                with self.tracker.run(StepId.TLS) as step:
+                    self._secure(step.notes, implicit=True)
+                    step.detail = self._tls_summary()
+                self._greeting()
+                self._ehlo()
+            else:
+                self._greeting()
+                self._ehlo()
+                if self.settings.security is Security.STARTTLS:
+                    self._starttls()
+                else:
+                    self.tracker.skip(
+                        StepId.TLS, "Connection Security is None: the connection is not encrypted"
+                    )
+            self._authenticate()
+        except MailError as error:
+            self.finish(error)
+            raise
+        except BaseException:
+            self.finish(cancelled())  # not a sane session any more: close without QUIT
+            raise
+
+    def _resolve(self) -> None:
+        with self.tracker.run(StepId.RESOLVE) as step:
+            server, port = self.settings.server, self.settings.port
+            if syntax.is_ip_address(server):
+                infos = socket.getaddrinfo(
+                    server, port, type=socket.SOCK_STREAM, flags=socket.AI_NUMERICHOST
+                )
+                step.detail = f"{server} is an IP address: nothing to look up"
+            else:
+                try:
+                    name = syntax.to_ascii_hostname(server)
+                except ValueError as exc:
+                    raise self.explain(Problem.NAME_NOT_FOUND, detail=str(exc)) from None
+                self._tls_name = name
+                lookup = _Background(
+                    lambda: socket.getaddrinfo(name, port, type=socket.SOCK_STREAM),
+                    "configurator-resolve",
+                )
+                if not lookup.wait(self.timeout, self.cancel):
+                    raise self.explain(
+                        Problem.DNS_FAILED, detail=f"no answer within {_seconds(self.timeout)}"
+                    )
+                try:
+                    infos = lookup.result()
+                except socket.gaierror as exc:
+                    raise self._lookup_error(exc) from None
+            seen: set[object] = set()
+            for family, _type, _proto, _name, sockaddr in infos:
+                if sockaddr[0] not in seen:
+                    seen.add(sockaddr[0])
+                    self._addresses.append((family, tuple(sockaddr)))
+            if not self._addresses:
+                raise self.explain(Problem.NAME_NOT_FOUND)
+            if not step.detail:
+                found = ", ".join(str(address[0]) for _family, address in self._addresses)
+                step.detail = f"{server} has the address(es) {found}"
+                self.transcript.note(step.detail)
+
+    def _lookup_error(self, exc: socket.gaierror) -> MailError:
+        not_found = {
+            getattr(socket, name)
+            for name in ("EAI_NONAME", "EAI_NODATA", "EAI_ADDRFAMILY")
+            if hasattr(socket, name)
+        }
+        if exc.errno in not_found:
+            return self.explain(Problem.NAME_NOT_FOUND)
+        return self.explain(Problem.DNS_FAILED, detail=exc.strerror or str(exc))
+
+    def _connect(self) -> None:
+        with self.tracker.run(StepId.CONNECT) as step:
+            failures: list[tuple[tuple[object, ...], OSError]] = []
+            for family, sockaddr in self._addresses[:MAX_ADDRESSES]:
+                self.transcript.note(f"connecting to {sockaddr[0]} port {sockaddr[1]}")
+                sock = socket.socket(family, socket.SOCK_STREAM)
+                try:
+                    sock.settimeout(self.timeout)
+                    with self.cancel.watch(sock):
+                        sock.connect(sockaddr)
+                    self.cancel.check()
+                except OSError as exc:
+                    sock.close()
+                    self.cancel.check()
+                    self.transcript.note(f"{sockaddr[0]}: {_os_reason(exc)}")
+                    failures.append((sockaddr, exc))
+                    continue
+                except BaseException:
+                    sock.close()
+                    raise
+                self._peer = (family, sockaddr)
+                self.channel = Channel(
+                    sock, transcript=self.transcript, cancel=self.cancel, timeout=self.timeout
+                )
+                self._ehlo_name = _ehlo_name(sock)
+                local = sock.getsockname()[0]
+                step.detail = f"connected to {sockaddr[0]} port {sockaddr[1]} from {local}"
+                self.transcript.note(f"connected from {local}")
+                for address, failure in failures:
+                    step.notes.append(f"{address[0]} failed first: {_os_reason(failure)}")
+                return
+            raise _most_telling(failures)
+
+    def _greeting(self) -> None:
+        with self.tracker.run(StepId.GREETING) as step:
+            reply = self._await_greeting()
+            step.reply = str(reply)
+            if reply.code != 220:
+                if 400 <= reply.code < 600:
+                    raise self.explain(Problem.SERVER_REFUSED, reply=str(reply))
+                raise self.explain(Problem.NOT_SMTP, reply=str(reply))
+            step.detail = reply.lines[0] if reply.lines else ""
+
+    def _await_greeting(self) -> Reply:
+        """Wait for the greeting; meanwhile find out whether the port expects TLS instead.
+
+        A server that expects TLS at once (SSL/TLS, port 465) waits for the
+        client, and a plain client waits for the greeting: both stay silent.
+        After half the timeout a second connection tries a TLS handshake, so
+        that when the wait ends the check can say which it was -- without
+        taking longer than the timeout.
+        """
+        channel = self._require_channel()
+        if self.settings.security is Security.SSL_TLS:
+            return channel.read_reply()
+        half = self.timeout / 2
+        if channel.wait_readable(half):
+            return channel.read_reply()
+        self.transcript.note(
+            f"no greeting after {half:g} s; trying a TLS handshake over a second connection"
+        )
+        started = time.monotonic()
+        probe = _Background(lambda: self._speaks_tls(half), "configurator-tls-probe")
+        if channel.wait_readable(self.timeout - half):
+            return channel.read_reply()
+        remaining = half + 0.5 - (time.monotonic() - started)
+        if probe.wait(remaining, self.cancel) and probe.result():
+            self.transcript.note("the second connection completed a TLS handshake")
+            raise self.explain(Problem.TLS_EXPECTED)
+        raise self.explain(Problem.GREETING_TIMEOUT)
+
+    def _ehlo(self) -> None:
+        with self.tracker.run(StepId.EHLO) as step:
+            reply = self._ehlo_exchange(step.notes)
+            step.reply = str(reply)
+            step.detail = self._capability_text()
+            if self.settings.security is Security.NONE and "STARTTLS" in self.capabilities:
+                step.notes.append(
+                    "the server offers STARTTLS: choose STARTTLS to encrypt the connection"
+                )
+
+    def _ehlo_exchange(self, notes: list[str]) -> Reply:
+        channel = self._require_channel()
+        reply = channel.command(f"EHLO {self._ehlo_name}")
+        self.capabilities = {}
+        if reply.code == 250:
+            self.capabilities = _parse_capabilities(reply)
+            return reply
+        helo = channel.command(f"HELO {self._ehlo_name}")
+        if helo.code != 250:
+            raise self.explain(Problem.EHLO_REJECTED, reply=str(helo))
+        notes.append("the server does not support EHLO, so it offers no extensions")
+        return helo
+
+    def _capability_text(self) -> str:
+        if not self.capabilities:
+            return "no extensions"
+        items = (f"{name} {value}".strip() for name, value in self.capabilities.items())
+        return "capabilities: " + ", ".join(items)
+
+    def _starttls(self) -> None:
+        with self.tracker.run(StepId.TLS) as step:
+            channel = self._require_channel()
+            if "STARTTLS" not in self.capabilities:
+                raise self.explain(Problem.STARTTLS_NOT_OFFERED)
+            reply = channel.command("STARTTLS")
+            step.reply = str(reply)
+            if reply.code != 220:
+                raise self.explain(Problem.STARTTLS_REFUSED, reply=str(reply))
+            if channel.has_unread_data:
+                raise self.explain(Problem.STARTTLS_INJECTION)
+            self._secure(step.notes, implicit=False)
+            # RFC 3207: forget everything learnt before TLS and ask again.
+            self._ehlo_exchange(step.notes)
+            step.detail = f"{self._tls_summary()}; after TLS, {self._capability_text()}"
+
+    def _authenticate(self) -> None:
+        if self.authenticator is None:
+            self.tracker.skip(StepId.AUTH, "Authentication Method is None: no login")
+            return
+        with self.tracker.run(StepId.AUTH) as step:
+            if "AUTH" not in self.capabilities:
+                hint = (
+                    " Many servers offer AUTH only on an encrypted connection."
+                    if self.tls is None
+                    else ""
+                )
+                raise self.explain(Problem.AUTH_NOT_OFFERED, hint=hint)
+            offered = frozenset(self.capabilities["AUTH"].upper().split())
+            attempt = self.authenticator.authenticate(self._require_channel(), offered)
+            step.reply = str(attempt.reply)
+            if attempt.reply.code != 235:
+                raise self._auth_failure(attempt.reply, attempt.mechanism)
+            self.authenticated = True
+            step.detail = (
+                f"logged in as {self.authenticator.identity} with AUTH {attempt.mechanism}"
+            )
+            if self.tls is None:
+                step.notes.append("the password was sent without encryption")
+
+    def _auth_failure(self, reply: Reply, mechanism: str) -> MailError:
+        text = str(reply)
+        if reply.code == 538 or (reply.code == 530 and self.tls is None):
+            return self.explain(Problem.AUTH_NEEDS_ENCRYPTION, reply=text)
+        if 400 <= reply.code < 500:
+            return self.explain(Problem.AUTH_TEMPORARY, reply=text)
+        if reply.code == 504:
+            return self.explain(Problem.AUTH_MECHANISM_UNSUPPORTED, reply=text, offered=mechanism)
+        if reply.code in (500, 502):
+            return self.explain(Problem.AUTH_NOT_OFFERED, reply=text, hint="")
+        return self.explain(Problem.AUTH_REJECTED, reply=text)
+
+    # -- TLS ------------------------------------------------------------------
+
+    def _tls_context(self) -> ssl.SSLContext:
+        """One context per session: verifying, or (with a pin) comparing the fingerprint."""
+        if self._context is not None:
+            return self._context
+        import ssl
+
+        if self.pin:
+            context = _unverified_context()
+        else:
+            # Not create_default_context(cafile=...): that would drop the system's authorities.
+            context = ssl.create_default_context()
+            context.minimum_version = ssl.TLSVersion.TLSv1_2
+            if self.settings.ca_file:
+                try:
+                    context.load_verify_locations(cafile=self.settings.ca_file)
+                except (OSError, ValueError) as exc:
+                    reason = getattr(exc, "strerror", None) or _ssl_reason(exc)
+                    if isinstance(exc, ssl.SSLError):
+                        reason = "it holds no usable PEM certificate"
+                    raise self.explain(Problem.CA_FILE_UNUSABLE, detail=reason) from None
+        self._context = context
+        return context
+
+    def _secure(self, notes: list[str], *, implicit: bool) -> None:
+        """Run the TLS handshake over the channel's socket and decide whether to trust it."""
+        import ssl
+
+        channel = self._require_channel()
+        context = self._tls_context()
+        tls_sock = context.wrap_socket(
+            channel.sock, server_hostname=self._tls_name, do_handshake_on_connect=False
+        )
+        channel.replace_socket(tls_sock)
+        try:
+            tls_sock.do_handshake()
+        except ssl.SSLCertVerificationError as exc:
+            raise self._certificate_error(exc) from None
+        except ssl.SSLError as exc:
+            self.cancel.check()
+            if implicit and not isinstance(exc, ssl.SSLEOFError):
+                greeting = self._greets_in_plain()
+                if greeting is not None:
+                    raise self.explain(Problem.PLAIN_SMTP_ON_TLS, reply=greeting) from None
+            raise
+        der = tls_sock.getpeercert(binary_form=True)
+        certificate = describe_certificate(der) if der else None
+        if self.pin:
+            if certificate is None or certificate.fingerprint != self.pin:
+                error = self._certificate_failure(Problem.CERT_PIN_MISMATCH, certificate)
+                raise error
+            trust = "accepted because it matches the pinned SHA-256 fingerprint"
+            if certificate.expired():
+                notes.append("the pinned certificate has expired; it is used because it is pinned")
+        elif self.settings.ca_file:
+            trust = "verified against the system's authorities and the trusted CA file"
+        else:
+            trust = "verified against the system's trusted authorities"
+        if certificate is not None and certificate.not_after is not None:
+            left = certificate.not_after - dt.datetime.now(dt.UTC)
+            if dt.timedelta(0) < left < EXPIRY_WARNING:
+                notes.append(
+                    f"the server's certificate expires in {left.days} day(s), on "
+                    f"{certificate.not_after:%Y-%m-%d}: remind the mail administrator to renew it"
+                )
+        cipher = tls_sock.cipher()
+        self.tls = TlsInfo(
+            protocol=tls_sock.version() or "TLS",
+            cipher=cipher[0] if cipher else "unknown cipher",
+            certificate=certificate,
+            trust=trust,
+        )
+        self.transcript.note(f"TLS established: {self.tls.summary()}")
+
+    def _tls_summary(self) -> str:
+        return self.tls.summary() if self.tls is not None else "not encrypted"
+
+    def _certificate_error(self, exc: ssl.SSLCertVerificationError) -> MailError:
+        code = exc.verify_code if isinstance(exc.verify_code, int) else -1
+        problem = _CERT_PROBLEMS.get(code, Problem.CERT_INVALID)
+        detail = str(exc.verify_message or exc.reason or exc)
+        self.transcript.note(f"certificate verification failed: {detail}")
+        return self._certificate_failure(problem, self._fetch_certificate(), detail=detail)
+
+    def _certificate_failure(
+        self, problem: Problem, certificate: CertificateInfo | None, **context: object
+    ) -> MailError:
+        values: dict[str, object] = {
+            "subject": "unknown",
+            "issuer": "unknown",
+            "fingerprint": "unknown",
+            "not_before": "unknown",
+            "not_after": "unknown",
+            "names": "unknown names",
+        }
+        if certificate is not None:
+            values.update(certificate.context())
+        values.update(context)
+        error = self.explain(problem, context=values)
+        error.certificate = certificate
+        return error
+
+    def _fetch_certificate(self) -> CertificateInfo | None:
+        """Fetch the certificate that failed verification, only to show it.
+
+        A second connection, a handshake without verification, the
+        certificate read, the connection closed: nothing else is sent.
+        """
+        self.transcript.note(
+            "fetching the certificate over a second connection to show it; nothing else is sent"
+        )
+        scratch = Transcript()  # the repeated greeting and EHLO would only clutter
+        channel: Channel | None = None
+        try:
+            sock = self._second_connection(self.timeout)
+            channel = Channel(sock, transcript=scratch, cancel=self.cancel, timeout=self.timeout)
+            if self.settings.security is Security.STARTTLS:
+                if channel.read_reply().code != 220:
+                    return None
+                if channel.command(f"EHLO {self._ehlo_name}").code != 250:
+                    return None
+                if channel.command("STARTTLS").code != 220:
+                    return None
+            tls_sock = _unverified_context().wrap_socket(
+                channel.sock, server_hostname=self._tls_name, do_handshake_on_connect=False
+            )
+            channel.replace_socket(tls_sock)
+            tls_sock.do_handshake()
+            der = tls_sock.getpeercert(binary_form=True)
+        except (OSError, BadReply, MailError, ValueError):
+            return None
+        finally:
+            if channel is not None:
+                channel.close()
+        return describe_certificate(der) if der else None
+
+    def _second_connection(self, timeout: float) -> socket.socket:
+        if self._peer is None:
+            raise ServerClosed("no address to connect to")
+        family, sockaddr = self._peer
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            sock.settimeout(timeout)
+            with self.cancel.watch(sock):
+                sock.connect(sockaddr)
+        except BaseException:
+            sock.close()
+            raise
+        return sock
+
+    def _speaks_tls(self, timeout: float) -> bool:
+        """Whether a second connection gets TLS answers to a TLS handshake."""
+        import ssl
+
+        try:
+            sock = self._second_connection(timeout)
+        except OSError:
+            return False
+        tls_sock: ssl.SSLSocket | None = None
+        try:
+            tls_sock = _unverified_context().wrap_socket(
+                sock, server_hostname=self._tls_name, do_handshake_on_connect=False
+            )
+            with self.cancel.watch(tls_sock):
+                tls_sock.do_handshake()
+        except ssl.SSLError as exc:
+            # An alert is a TLS answer too: the server speaks TLS but dislikes something.
+            return "ALERT" in str(exc.reason or "")
+        except OSError:
+            return False
+        finally:
+            if tls_sock is not None:
+                tls_sock.close()
+            sock.close()
+        return True
+
+    def _greets_in_plain(self) -> str | None:
+        """The plain SMTP greeting a second connection gets, if it gets one."""
+        scratch = Transcript()
+        timeout = min(self.timeout, PROBE_TIMEOUT)
+        try:
+            sock = self._second_connection(timeout)
+            channel = Channel(sock, transcript=scratch, cancel=self.cancel, timeout=timeout)
+            try:
+                reply = channel.read_reply()
+            finally:
+                channel.close()
+        except (OSError, BadReply, MailError):
+            return None
+        text = str(reply)
+        if not _SMTP_REPLY_START.match(text):
+            return None
+        self.transcript.note(f"a second connection without TLS got the greeting: {text}")
+        return text
+
+    # -- after opening --------------------------------------------------------
+
+    def _require_channel(self) -> Channel:
+        if self.channel is None:
+            raise ServerClosed("the connection is closed")
+        return self.channel
+
+    def mail_from(self, address: str, *, smtputf8: bool = False) -> Reply:
+        with self.guard(StepId.SENDER):
+            channel = self._require_channel()
+            text, needs_utf8 = smtp_address(address)
+            utf8 = needs_utf8 or smtputf8
+            if utf8 and "SMTPUTF8" not in self.capabilities:
+                raise self.explain(Problem.SMTPUTF8_UNSUPPORTED, address=address)
+            reply = channel.command(f"MAIL FROM:<{text}>{' SMTPUTF8' if utf8 else ''}", utf8=utf8)
+            if reply.code == 250:
+                self._smtputf8 = utf8
+                return reply
+            if reply.code == 530:
+                raise self._access_refused(reply)
+            raise self.explain(Problem.SENDER_REFUSED, reply=str(reply), sender=address)
+
+    def rcpt_to(self, address: str) -> Reply:
+        with self.guard(StepId.RECIPIENT):
+            channel = self._require_channel()
+            text, needs_utf8 = smtp_address(address)
+            if needs_utf8 and not self._smtputf8:
+                raise self.explain(Problem.SMTPUTF8_UNSUPPORTED, address=address)
+            reply = channel.command(f"RCPT TO:<{text}>", utf8=needs_utf8)
+            if reply.code in (250, 251):
+                return reply
+            if reply.code == 530:
+                raise self._access_refused(reply)
+            raise self.explain(Problem.RECIPIENT_REFUSED, reply=str(reply), recipient=address)
+
+    def _access_refused(self, reply: Reply) -> MailError:
+        """530 means "not like this": without TLS, or without a login."""
+        if self.tls is None and "TLS" in reply.text.upper():
+            return self.explain(Problem.ENCRYPTION_REQUIRED, reply=str(reply))
+        return self.explain(Problem.AUTH_REQUIRED, reply=str(reply))
+
+    def data(self, content: bytes) -> Reply:
+        with self.guard(StepId.MESSAGE):
+            channel = self._require_channel()
+            reply = channel.command("DATA")
+            if reply.code == 354:
+                reply = channel.send_data(content)
+                if reply.code == 250:
+                    return reply
+            raise self.explain(Problem.MESSAGE_REFUSED, reply=str(reply))
+
+    def reset(self) -> None:
+        with self.guard(StepId.SENDER):
+            self._require_channel().command("RSET")
+        self._smtputf8 = False
+
+    def finish(self, error: MailError | None = None) -> None:
+        """Close the connection: with QUIT when the session is sane, else at once."""
+        channel, self.channel = self.channel, None
+        if channel is None:
+            return
+        try:
+            if error is None or error.problem in _POLITE_ENDINGS:
+                with contextlib.suppress(OSError, BadReply, MailError, ValueError):
+                    channel.set_timeout(min(self.timeout, QUIT_TIMEOUT))
+                    channel.command("QUIT")
+        finally:
+            channel.close()
+
+
+def _unverified_context() -> ssl.SSLContext:
+    """For comparing a pin or showing a certificate only; never trusted by itself."""
+    import ssl
+
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    return context
+
+
+def _parse_capabilities(reply: Reply) -> dict[str, str]:
+    """EHLO keywords (upper case) and their parameters; old ``AUTH=`` lines merged into AUTH."""
+    capabilities: dict[str, str] = {}
+    for line in reply.lines[1:]:
+        keyword, _, params = line.strip().partition(" ")
+        keyword = keyword.upper()
+        if keyword.startswith("AUTH="):
+            params = f"{keyword[5:]} {params}".strip()
+            keyword = "AUTH"
+        if not keyword:
+            continue
+        if keyword == "AUTH" and "AUTH" in capabilities:
+            params = f"{capabilities['AUTH']} {params}".strip()
+        capabilities[keyword] = params.strip()
+    return capabilities
+
+
+def _ehlo_name(sock: socket.socket) -> str:
+    """The name to introduce ourselves with: a full host name, or our address literal."""
+    name = socket.gethostname()
+    if "." in name and name.isascii() and syntax.check_hostname(name) is None:
+        return name
+    address = str(sock.getsockname()[0]).split("%")[0]
+    return f"[IPv6:{address}]" if ":" in address else f"[{address}]"
+
+
+def _os_reason(exc: OSError) -> str:
+    if isinstance(exc, TimeoutError):
+        return "no answer in time"
+    return (exc.strerror or str(exc) or type(exc).__name__).lower()
+
+
+def _seconds(value: float) -> str:
+    return f"{value:g} second" + ("" if value == 1 else "s")
+
+
+def _most_telling(failures: list[tuple[tuple[object, ...], OSError]]) -> OSError:
+    """Of several addresses' failures, the one that says most about the server."""
+    if not failures:
+        return ConnectionRefusedError(errno.ECONNREFUSED, "no address to connect to")
+    unreachable = (errno.ENETUNREACH, errno.EHOSTUNREACH, errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT)
+    for _address, exc in failures:
+        if exc.errno not in unreachable:
+            return exc
+    return failures[0][1]
+
+
+class Connection:
+    """An open SMTP session: as secure as the settings ask, and logged in if they say so.
+
+    Use it as a context manager; leaving says QUIT and closes the socket.
+    Every method raises ``MailError`` naming the step that failed.
+    """
+
+    def __init__(self, session: _Session) -> None:
+        self._session = session
+
+    @property
+    def settings(self) -> Settings:
+        return self._session.settings
+
+    @property
+    def capabilities(self) -> Mapping[str, str]:
+        """EHLO keywords in upper case, with their parameters (after TLS, if any)."""
+        return dict(self._session.capabilities)
+
+    @property
+    def tls(self) -> TlsInfo | None:
+        return self._session.tls
+
+    @property
+    def authenticated(self) -> bool:
+        return self._session.authenticated
+
+    def supports(self, extension: str) -> bool:
+        return extension.upper() in self._session.capabilities
+
+    def mail_from(self, address: str, *, smtputf8: bool = False) -> Reply:
+        return self._session.mail_from(address, smtputf8=smtputf8)
+
+    def rcpt_to(self, address: str) -> Reply:
+        return self._session.rcpt_to(address)
+
+    def data(self, content: bytes) -> Reply:
+        """Send a complete message (CRLF line endings) after MAIL FROM and RCPT TO."""
+        return self._session.data(content)
+
+    def reset(self) -> None:
+        self._session.reset()
+
+    def send_message(
+        self, message: EmailMessage, *, sender: str, recipients: Sequence[str]
+    ) -> Reply:
+        """Send ``message`` to ``recipients``: the whole transaction, or nothing.
+
+        Any refused recipient aborts the transaction (RSET) before DATA, so a
+        message never reaches only some of its recipients unnoticed.
+        """
+        from configurator.mail.message import needs_smtputf8, render
+
+        utf8 = needs_smtputf8(sender, *recipients)
+        self.mail_from(sender, smtputf8=utf8)
+        try:
+            for recipient in recipients:
+                self.rcpt_to(recipient)
+        except MailError:
+            with contextlib.suppress(MailError):
+                self.reset()
+            raise
+        return self.data(render(message, smtputf8=utf8))
+
+    def close(self) -> None:
+        self._session.finish()
+
+    def __enter__(self) -> Connection:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self._session.finish(exc if isinstance(exc, MailError) else None)
+
+
+def open_connection(
+    settings: Settings,
+    *,
+    cancel: CancelToken | None = None,
+    transcript: Transcript | None = None,
+    on_step: StepObserver | None = None,
+    authenticator: Authenticator | None = None,
+) -> Connection:
+    """Connect, secure and authenticate as ``settings`` say; raise ``MailError`` otherwise.
+
+    ``authenticator`` replaces the one the settings imply (for instance an
+    OAuth2 one); ``on_step`` sees the steps as they run.
+    """
+    session = _Session(
+        settings,
+        plan=plan_steps(settings, sender=False),
+        cancel=cancel,
+        transcript=transcript,
+        on_step=on_step,
+        authenticator=authenticator,
+    )
+    session.open()
+    return Connection(session)
