@@ -1,4 +1,4 @@
-"""The command line: ``show``, ``set`` and ``reset`` over the same model and store as the window.
+"""The command line: ``show``, ``set``, ``reset``, ``test`` and ``detect`` over the window's core.
 
 Administrators script the configurator, or use it over SSH where there is no
 desktop, so the commands validate and store exactly as the window's Submit
@@ -7,19 +7,30 @@ same values with the same words.  The options of ``set`` are generated from
 ``model.FIELDS`` so that a new field cannot be forgotten here.
 
 Imports stay lazy: ``show`` must start quickly and must not load Qt, TLS or
-the keyring library unless the data key lives there.  Without a command the
-window opens; only then is ``configurator.app`` (and with it Qt) imported.
+the keyring library unless the data key lives there; ``configurator.mail``
+(and with it TLS) loads only for ``test`` and ``detect``.  Without a command
+the window opens; only then is ``configurator.app`` (and with it Qt) imported.
+
+``test`` and ``detect`` run the network work on a worker thread while the
+main thread waits, so that Ctrl+C reaches the main thread at once, cancels
+the work through its ``CancelToken`` and ends with exit code 130 instead of a
+traceback from the middle of a socket call.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import enum
 import json
+import os
+import shlex
 import sys
+import threading
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, NoReturn, TypeVar
 
 from configurator import __version__, model
 from configurator.errors import (
@@ -31,6 +42,7 @@ from configurator.errors import (
 )
 
 if TYPE_CHECKING:
+    from configurator import mail
     from configurator.store import Store
 
 PROG = "configurator"
@@ -46,6 +58,7 @@ class Exit(enum.IntEnum):
     UNREADABLE = 4
     INVALID = 5
     CHECK_FAILED = 6
+    INTERRUPTED = 130  # Ctrl+C, as shells report a SIGINT
 
 
 EPILOG = """\
@@ -60,7 +73,9 @@ exit codes:
   4  the stored settings cannot be read: corrupt, tampered, data key missing
      or wrong, keyring locked, newer format, or no permission to read them
   5  invalid input: one line per bad field on standard error
-  6  the mail server check failed
+  6  the mail server check failed (test), or no encrypted combination
+     works (detect)
+  130  interrupted (Ctrl+C); a running check is cancelled cleanly
 
 environment:
   CONFIGURATOR_DATA_DIR     the data directory, unless --data-dir is given
@@ -88,6 +103,11 @@ class _Console:
 
     def err(self, text: str) -> None:
         print(_printable(self.hide(text), sys.stderr), file=sys.stderr)
+
+    def write(self, text: str) -> None:
+        """Write without adding a line end, and flush: progress must show as it happens."""
+        sys.stdout.write(_printable(text, sys.stdout))
+        sys.stdout.flush()
 
     def hide(self, text: str) -> str:
         for secret in self.secrets:
@@ -251,7 +271,88 @@ def build_parser() -> argparse.ArgumentParser:
         common,
     )
     reset.add_argument("--yes", action="store_true", help="confirm without asking")
+    _add_test_parser(commands, common)
+    _add_detect_parser(commands, common)
     return parser
+
+
+def _add_test_parser(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+    common: argparse.ArgumentParser,
+) -> None:
+    test = _subparser(
+        commands,
+        "test",
+        "check the stored settings against the real mail server",
+        "Connect to the stored mail server and go through every step an alert e-mail "
+        "takes: look up the name, connect, greeting, EHLO, TLS, login and sender; with "
+        "--to also the recipient and a test e-mail. Each step is printed as it runs, with "
+        "its time and the server's reply. A failed step is named, with the likely cause "
+        "and the fix. The settings are not changed, except that --to remembers its address "
+        "as the Test Recipient.",
+        common,
+    )
+    test.add_argument(
+        "--to",
+        metavar="ADDRESS",
+        nargs="?",
+        const="",
+        default=None,
+        help="also send a test e-mail to ADDRESS, and remember it as the Test Recipient; "
+        "--to without ADDRESS uses the remembered Test Recipient",
+    )
+    test.add_argument(
+        "--timeout",
+        metavar="SECONDS",
+        help=f"wait at most this long at each step, for this run only "
+        f"({model.MIN_TIMEOUT:g} to {model.MAX_TIMEOUT:g}; default: the stored Timeout)",
+    )
+    test.add_argument(
+        "--json",
+        action="store_true",
+        help="print only one JSON object when done: passed, failed_step, failure (problem, "
+        "summary, cause, fix, reply), steps (id, title, outcome, duration, reply), tls, "
+        "certificate and the transcript (passwords hidden)",
+    )
+    test.add_argument(
+        "--transcript",
+        action="store_true",
+        help="after the steps, print the conversation with the server, passwords hidden "
+        "(for a support ticket)",
+    )
+
+
+def _add_detect_parser(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+    common: argparse.ArgumentParser,
+) -> None:
+    detect = _subparser(
+        commands,
+        "detect",
+        "find the port and connection security that work with the stored server",
+        "Try the usual combinations with the stored server at the same time -- SSL/TLS on "
+        "port 465, STARTTLS on 587 and on 25 -- with the stored user name and password, "
+        "and propose the first that works, in that order. The password is only ever sent "
+        "over an encrypted connection. A server that answers only without encryption is "
+        "reported with a warning, never proposed silently.",
+        common,
+    )
+    detect.add_argument(
+        "--json",
+        action="store_true",
+        help="print only one JSON object: server, found, summary, best (port and security), "
+        "warning, and every probe with its verdict, failure and certificate",
+    )
+    detect.add_argument(
+        "--apply",
+        action="store_true",
+        help="store the best combination (Server Port and Connection Security) at once",
+    )
+    detect.add_argument(
+        "--allow-unencrypted",
+        action="store_true",
+        help="with --apply: when only an unencrypted connection works, store that",
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -261,7 +362,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _run(argv, console)
     except KeyboardInterrupt:
         console.err(f"{PROG}: interrupted.")
-        return 130
+        return Exit.INTERRUPTED
     except Exception as exc:  # the last resort: one line, never a traceback
         message = " ".join(str(exc).split())
         console.err(f"{PROG}: unexpected error ({type(exc).__name__}): {message}")
@@ -296,6 +397,8 @@ def _run(argv: Sequence[str] | None, console: _Console) -> int:
         "show": _show,
         "set": _set,
         "reset": _reset,
+        "test": _test,
+        "detect": _detect,
     }
     return handlers[args.command](args, store, console)
 
@@ -551,3 +654,516 @@ def _confirm_reset(store: Store) -> str | None:
     if not answer:
         sys.stderr.write("\n")
     return "cancelled."
+
+
+# -- test and detect: shared ---------------------------------------------
+
+T = TypeVar("T")
+
+# How long a cancelled check may take to wind down before the program stops waiting.
+_CANCEL_GRACE = 5.0
+
+
+def _in_background(work: Callable[[], T], token: mail.CancelToken, name: str) -> T:
+    """Run ``work`` on a worker thread; Ctrl+C cancels it through ``token``.
+
+    The main thread only waits, so the interrupt lands here and never inside a
+    socket call.  The result of the cancelled work is returned (it reports the
+    cancelled step); if it does not end within ``_CANCEL_GRACE`` seconds, or
+    Ctrl+C comes again, ``KeyboardInterrupt`` is raised.
+    """
+    results: list[T] = []
+    errors: list[BaseException] = []
+    done = threading.Event()
+
+    def target() -> None:
+        try:
+            results.append(work())
+        except BaseException as exc:  # handed to the main thread, which reports it
+            errors.append(exc)
+        finally:
+            done.set()
+
+    # A daemon thread: a second Ctrl+C must be able to end the program at once.
+    # The wait is on an Event, not Thread.join(): an interrupted join() can
+    # leave the thread looking finished before it is (CPython issue 90882).
+    threading.Thread(target=target, name=name, daemon=True).start()
+    deadline: float | None = None
+    while not done.is_set():
+        try:
+            done.wait(0.1)
+        except KeyboardInterrupt:
+            if deadline is not None:
+                raise
+            token.cancel()
+            deadline = time.monotonic() + _CANCEL_GRACE
+        if deadline is not None and time.monotonic() > deadline:
+            raise KeyboardInterrupt
+    if errors:
+        raise errors[0]
+    return results[0]
+
+
+def _load_configured(store: Store, console: _Console) -> tuple[int, model.Settings | None]:
+    """The stored settings, or the exit code for why there are none to use."""
+    try:
+        stored = store.load()
+    except SettingsUnreadable as exc:
+        return _report_unreadable(exc, console), None
+    if stored is None:
+        console.err(
+            f"No mail server settings are stored in {store.data_dir}, so there is nothing to "
+            f"check. Store them in the window or with '{PROG} set' (see '{PROG} set --help')."
+        )
+        return Exit.NOT_CONFIGURED, None
+    console.secrets.append(stored.settings.password)
+    return Exit.OK, stored.settings
+
+
+def _command(args: argparse.Namespace, *words: str) -> str:
+    """A command line the user can paste, for the same data directory."""
+    parts = [PROG]
+    if getattr(args, "data_dir", None):
+        parts += ["--data-dir", str(args.data_dir)]
+    parts += words
+    return shlex.join(parts)
+
+
+def _on_terminal() -> bool:
+    """Rewrite progress lines in place only on a terminal; pipes and logs get plain lines."""
+    return sys.stdout.isatty() and os.environ.get("TERM") != "dumb"
+
+
+def _seconds(value: float) -> str:
+    return f"{value:.3f} s"
+
+
+def _first_line(reply: str) -> str:
+    """The first line of a (possibly multi-line) reply, as "250 name" rather than "250-name"."""
+    first = reply.splitlines()[0] if reply else ""
+    if len(reply.splitlines()) > 1 and first[3:4] == "-":
+        first = f"{first[:3]} {first[4:]}"
+    return first
+
+
+# -- test ----------------------------------------------------------------
+
+# Columns of a step line: outcome, step, time, then the server's reply.
+_OUTCOME_WIDTH = 10
+_TITLE_WIDTH = 25
+_TIME_WIDTH = 9
+_INDENT = " " * _OUTCOME_WIDTH
+
+
+class _StepPrinter:
+    """Prints each step when it starts and again when it ends.
+
+    Piped output is plain lines: a "running" line when a step starts (so that
+    a hang shows where it is), a result line when it ends.  On a terminal the
+    "running" line is overwritten by the result.
+    """
+
+    def __init__(self, console: _Console, *, terminal: bool) -> None:
+        self._console = console
+        self._terminal = terminal
+        self._lock = threading.Lock()
+        self._open_line = False
+
+    def __call__(self, step: mail.Step) -> None:
+        from configurator.mail import Outcome
+
+        with self._lock:
+            if step.outcome is Outcome.RUNNING:
+                line = f"{'running':<{_OUTCOME_WIDTH}}{step.title} ..."
+                if self._terminal:
+                    self._console.write(line)
+                    self._open_line = True
+                else:
+                    self._console.write(line + "\n")
+                return
+            if self._open_line:
+                self._console.write("\r\x1b[K")
+                self._open_line = False
+            for line in _step_lines(step):
+                self._console.write(line + "\n")
+
+
+def _step_lines(step: mail.Step) -> list[str]:
+    from configurator.mail import Outcome
+
+    word = "FAILED" if step.outcome is Outcome.FAILED else step.outcome.value
+    timing = "" if step.outcome is Outcome.SKIPPED else _seconds(step.duration)
+    reply = _first_line(step.reply)
+    detail = step.detail
+    if not reply:
+        reply, detail = detail, ""
+    elif detail and detail in step.reply:
+        detail = ""
+    head = f"{word:<{_OUTCOME_WIDTH}}{step.title:<{_TITLE_WIDTH}}{timing:>{_TIME_WIDTH}}"
+    lines = [f"{head}  {reply}".rstrip()]
+    if detail:
+        lines.append(f"{_INDENT}{detail}")
+    lines.extend(f"{_INDENT}Warning: {note}" for note in step.notes)
+    return lines
+
+
+# A sample that passes every rule, so that an option of ``test`` is judged by
+# the rule of its own field alone (stored settings that have since become
+# invalid -- a CA file removed, say -- are still checked, and the check says why).
+_SAMPLE = model.Settings(
+    account_name="Sample",
+    account_email="sample@example.com",
+    server="mail.example.com",
+    auth=model.Auth.NONE,
+)
+
+
+def _with_run_options(settings: model.Settings, changes: dict[str, object]) -> model.Settings:
+    """``settings`` with this run's options, each checked by the model's rule for its field.
+
+    Raises ``model.ValidationError`` naming the bad fields, as ``set`` does.
+    """
+    if not changes:
+        return settings
+    checked = model.build(changes, _SAMPLE)
+    return dataclasses.replace(settings, **{key: getattr(checked, key) for key in changes})
+
+
+def _test(args: argparse.Namespace, store: Store, console: _Console) -> int:
+    code, stored = _load_configured(store, console)
+    if stored is None:
+        return code
+
+    changes: dict[str, object] = {}
+    if args.timeout is not None:
+        changes["timeout"] = args.timeout
+    recipient: str | None = None
+    if args.to is not None:
+        recipient = args.to or stored.test_recipient
+        if not recipient:
+            console.err(
+                f"{model.FIELDS_BY_KEY['test_recipient'].label}: is not remembered yet: "
+                "give the address, as in --to admin@example.com"
+            )
+            return Exit.INVALID
+        changes["test_recipient"] = recipient
+    try:
+        settings = _with_run_options(stored, changes)
+    except model.ValidationError as exc:
+        return _report_invalid(exc, console)
+
+    from configurator import mail
+
+    token = mail.CancelToken()
+    printer: _StepPrinter | None = None
+    if not args.json:
+        printer = _StepPrinter(console, terminal=_on_terminal())
+        console.write(_check_heading(settings, recipient) + "\n")
+    result = _in_background(
+        lambda: mail.run_check(settings, recipient=recipient, on_step=printer, cancel=token),
+        token,
+        "configurator-test",
+    )
+
+    if args.json:
+        console.out(result.to_json())
+    else:
+        _print_outcome(result, args, console)
+        if args.transcript:
+            console.out()
+            console.out("Transcript (passwords hidden):")
+            console.out(result.transcript_text() or "(nothing was exchanged)")
+
+    if args.to and not result.cancelled:
+        _remember_recipient(store, result, console, quiet=args.json)
+    if result.passed:
+        return Exit.OK
+    if result.cancelled:
+        console.err(f"{PROG}: interrupted; the check was cancelled.")
+        return Exit.INTERRUPTED
+    return Exit.CHECK_FAILED
+
+
+def _check_heading(settings: model.Settings, recipient: str | None) -> str:
+    login = (
+        f", logging in as {settings.username}" if settings.auth is model.Auth.LOGIN_PLAIN else ""
+    )
+    text = (
+        f"Checking {settings.server} port {settings.port} with "
+        f"{settings.security.label}{login} (waiting up to {settings.timeout:g} s per step)"
+    )
+    if recipient:
+        text += f"; a test e-mail goes to {recipient}"
+    return text + ":"
+
+
+# Certificate problems that trusting the authority or pinning the certificate resolves.
+_TRUSTABLE = frozenset({"cert_untrusted", "cert_wrong_host", "cert_pin_mismatch"})
+
+
+def _print_outcome(result: mail.CheckResult, args: argparse.Namespace, console: _Console) -> None:
+    """After the steps: the verdict, and for a failure what it means and what to do."""
+    console.out()
+    if result.passed:
+        if result.recipient:
+            console.out(
+                f"Passed: every step succeeded, and the server accepted the test e-mail to "
+                f"{result.recipient}. Check that it arrived."
+            )
+        else:
+            console.out(
+                "Passed: every step succeeded. No e-mail was sent; add --to ADDRESS to send "
+                "a test e-mail."
+            )
+        return
+    failure = result.failure
+    step = result.failed_step
+    if failure is None or step is None:
+        return
+    if result.cancelled:
+        console.out(f'Cancelled during "{step.title}".')
+        return
+    console.out(f'FAILED at "{step.title}": {failure.summary}.')
+    console.out(f"Cause: {failure.cause}")
+    console.out(f"Fix:   {failure.fix}")
+    if failure.reply:
+        console.out(f"Server reply: {failure.reply}")
+    certificate = result.certificate
+    if certificate is None or not failure.problem.startswith("cert_"):
+        return
+    console.out()
+    console.out("The server's certificate:")
+    rows = [
+        ("Subject", certificate.subject),
+        ("Issuer", certificate.issuer),
+        ("Valid", f"{_date(certificate.not_before)} to {_date(certificate.not_after)}"),
+        ("Names", ", ".join(certificate.names) or "(none)"),
+        ("SHA-256", certificate.fingerprint_colons),
+    ]
+    for label, value in rows:
+        console.out(f"  {label + ':':<9} {value}")
+    if failure.problem.value not in _TRUSTABLE:
+        return
+    console.out()
+    console.out("To trust it, either:")
+    if failure.problem.value == "cert_untrusted":
+        console.out("- trust the authority that issued it (its certificate as a PEM file):")
+        console.out(f"    {_command(args, 'set', '--ca-file', '/path/to/ca.pem')}")
+    console.out(
+        "- or pin exactly this certificate, after confirming its fingerprint with the mail "
+        "administrator:"
+    )
+    console.out(f"    {_command(args, 'set', '--tls-fingerprint', certificate.fingerprint)}")
+
+
+def _date(moment: object) -> str:
+    return f"{moment:%Y-%m-%d}" if moment is not None else "unknown"
+
+
+def _remember_recipient(
+    store: Store, result: mail.CheckResult, console: _Console, *, quiet: bool
+) -> None:
+    """Keep the test recipient for next time; a failure to do so never fails the test."""
+    from configurator.mail import Problem
+
+    recipient = result.recipient
+    if not recipient:
+        return
+    if result.failure is not None and result.failure.problem is Problem.RECIPIENT_REFUSED:
+        console.err(f"Note: {recipient} was not remembered, since the server refused it.")
+        return
+    label = model.FIELDS_BY_KEY["test_recipient"].label
+    try:
+        current = store.load()
+        if current is None or current.settings.test_recipient == recipient:
+            return
+        store.require_writable()
+        remembered = dataclasses.replace(current.settings, test_recipient=recipient)
+        store.save(remembered, expected_revision=current.revision)
+    except (StoreError, model.ValidationError) as exc:
+        console.err(f"Note: {recipient} was not remembered as the {label}: {exc}")
+        return
+    if not quiet:
+        console.out(f"Remembered {recipient} as the {label}.")
+
+
+# -- detect --------------------------------------------------------------
+
+
+class _ProbePrinter:
+    """Prints each candidate's outcome as its probe finishes (probes run in parallel)."""
+
+    def __init__(self, console: _Console) -> None:
+        self._console = console
+        self._lock = threading.Lock()
+
+    def __call__(self, probe: mail.Probe) -> None:
+        with self._lock:
+            self._console.write(_probe_line(probe) + "\n")
+
+
+_VERDICT_WIDTH = 13
+_CANDIDATE_WIDTH = 22
+
+
+def _probe_line(probe: mail.Probe) -> str:
+    from configurator.mail import Verdict
+
+    if probe.verdict is Verdict.WORKS:
+        what = "the login was accepted" if probe.auth_verified else "a verified TLS connection"
+    elif probe.verdict is Verdict.UNENCRYPTED:
+        what = "answers, but offers no encryption"
+    else:
+        what = probe.failure.summary if probe.failure is not None else "did not work"
+    verdict = probe.verdict.value
+    return (
+        f"{verdict:<{_VERDICT_WIDTH}}{probe.candidate.label:<{_CANDIDATE_WIDTH}}"
+        f"{_seconds(probe.duration):>{_TIME_WIDTH}}  {what}"
+    )
+
+
+def _detect(args: argparse.Namespace, store: Store, console: _Console) -> int:
+    if args.allow_unencrypted and not args.apply:
+        console.err(f"{PROG} detect: --allow-unencrypted only has a meaning with --apply.")
+        return Exit.USAGE
+    code, stored = _load_configured(store, console)
+    if stored is None:
+        return code
+    if args.apply:
+        try:
+            store.require_writable()
+        except NotWritable as exc:
+            console.err(f"{PROG}: {exc} {_NOTHING_CHANGED}")
+            return Exit.ERROR
+
+    from configurator import mail
+
+    login = stored.auth is model.Auth.LOGIN_PLAIN
+    token = mail.CancelToken()
+    printer: _ProbePrinter | None = None
+    if not args.json:
+        printer = _ProbePrinter(console)
+        with_login = f" with the login of {stored.username}" if login else ""
+        console.write(
+            f"Trying {stored.server}{with_login}: every combination at once, waiting up to "
+            f"{stored.timeout:g} s per step:\n"
+        )
+    found = _in_background(
+        lambda: mail.detect(
+            stored.server,
+            stored.username if login else "",
+            stored.password if login else "",
+            stored.timeout,
+            stored.ca_file,
+            # Named explicitly (not left to the default) so that the list is looked up now.
+            candidates=mail.DEFAULT_CANDIDATES,
+            tls_fingerprint=stored.tls_fingerprint,
+            cancel=token,
+            on_probe=printer,
+        ),
+        token,
+        "configurator-detect",
+    )
+    if token.cancelled:
+        console.err(f"{PROG}: interrupted; detection was cancelled.")
+        return Exit.INTERRUPTED
+
+    report = console.err if args.json else console.out
+    if not args.json:
+        console.out()
+    code = _detect_verdict(found, stored, args, report)
+    applied: dict[str, object] | None = None
+    if args.apply:
+        code, applied = _apply_detected(found, store, args, console, report)
+    if args.json:
+        data = found.to_dict()
+        if args.apply:
+            data["applied"] = applied
+        console.out(json.dumps(data, indent=2, ensure_ascii=False))
+    return code
+
+
+def _detect_verdict(
+    found: mail.DetectResult,
+    stored: model.Settings,
+    args: argparse.Namespace,
+    report: Callable[[str], None],
+) -> int:
+    """Say what was found and how to use it; return the exit code."""
+    choice = found.best or found.unencrypted
+    if choice is None:
+        report(found.summary())
+        report(
+            f"Check Outgoing Mail Server; '{_command(args, 'test')}' explains what goes wrong "
+            "with the stored port step by step."
+        )
+        return Exit.CHECK_FAILED
+    candidate = choice.candidate
+    if found.best is None:
+        report(f"WARNING: {found.warning}")
+        candidate = dataclasses.replace(candidate, security=model.Security.NONE)
+    else:
+        report(f"Best: {found.summary()}")
+    if (stored.port, stored.security) == (candidate.port, candidate.security):
+        report("The stored settings already use it.")
+    elif not args.apply:
+        intro = "To use it" if found.best is not None else "Only if you accept that"
+        command = _command(
+            args, "set", "--port", str(candidate.port), "--security", candidate.security.value
+        )
+        report(f"{intro}: {command}")
+    return Exit.OK if found.best is not None else Exit.CHECK_FAILED
+
+
+def _apply_detected(
+    found: mail.DetectResult,
+    store: Store,
+    args: argparse.Namespace,
+    console: _Console,
+    report: Callable[[str], None],
+) -> tuple[int, dict[str, object] | None]:
+    """Store the proposed combination; return the exit code and what was stored."""
+    if found.best is not None:
+        changes = found.best.candidate.changes()
+    elif found.unencrypted is not None and args.allow_unencrypted:
+        changes = {"port": found.unencrypted.candidate.port, "security": "none"}
+    elif found.unencrypted is not None:
+        console.err(
+            "Not applied: only an unencrypted connection works. Add --allow-unencrypted to "
+            f"store it anyway. {_NOTHING_CHANGED}"
+        )
+        return Exit.CHECK_FAILED, None
+    else:
+        console.err(f"Not applied: no combination works. {_NOTHING_CHANGED}")
+        return Exit.CHECK_FAILED, None
+    try:
+        current = store.load()
+        if current is None:
+            console.err(f"{PROG}: the settings were reset meanwhile. {_NOTHING_CHANGED}")
+            return Exit.NOT_CONFIGURED, None
+        settings = model.build(changes, current.settings)
+        if settings == current.settings:
+            return Exit.OK, changes
+        saved = store.save(settings, expected_revision=current.revision)
+    except SettingsUnreadable as exc:
+        return _report_unreadable(exc, console), None
+    except model.ValidationError as exc:
+        return _report_invalid(exc, console), None
+    except ConflictError as exc:
+        console.err(f"{PROG}: {exc} Nothing was saved; run the command again.")
+        return Exit.ERROR, None
+    except StoreError as exc:
+        console.err(f"{PROG}: {exc}")
+        return Exit.ERROR, None
+    port_label = model.FIELDS_BY_KEY["port"].label
+    security_label = model.FIELDS_BY_KEY["security"].label
+    report(
+        f"Stored {port_label} {settings.port} and {security_label} {settings.security.label} "
+        f"(revision {saved.revision})."
+    )
+    if settings.sends_password_in_clear:
+        console.err(
+            "Warning: Login/Plain without Connection Security sends the user name and "
+            "password unencrypted."
+        )
+    return Exit.OK, changes

@@ -725,7 +725,7 @@ def test_data_dir_after_the_command_wins(tmp_path: Path, data_dir: Path) -> None
 
 @pytest.mark.parametrize(
     "args",
-    [["test"], ["detect"], ["audit"], ["frobnicate"], ["show", "--bogus"], ["--nope"]],
+    [["audit"], ["frobnicate"], ["show", "--bogus"], ["test", "--bogus"], ["--nope"]],
 )
 def test_unknown_commands_and_options_are_usage_errors(args: list[str]) -> None:
     result = run_cli(*args)

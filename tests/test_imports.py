@@ -129,3 +129,40 @@ def test_show_loads_no_qt_tls_or_keyring(data_dir: Path, args: list[str]) -> Non
     assert "configurator.store" in report["modules"]  # the real path was taken
     loaded = {name for name in report["modules"] if name.split(".")[0] in NOT_FOR_SHOW}
     assert loaded == set()
+
+
+def test_test_loads_no_qt_and_show_no_mail_code(data_dir: Path) -> None:
+    """``test`` runs a real check (nothing listens: it fails) without Qt; ``show`` no mail code."""
+    import socket
+
+    with socket.socket() as probe:  # a port on which nothing listens: the check fails fast
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    Store(data_dir).save(
+        model.build(
+            {
+                "account_name": "Alerts",
+                "account_email": "alerts@example.com",
+                "server": "127.0.0.1",
+                "port": str(port),
+                "username": "alerts",
+                "password": "not shown",
+            }
+        )
+    )
+    loaded: dict[str, set[str]] = {}
+    for command in ("test", "show"):
+        completed = subprocess.run(
+            [sys.executable, "-c", SHOW_DRIVER, command],
+            capture_output=True,
+            text=True,
+            cwd=REPO,
+            timeout=60,
+            check=False,
+        )
+        report = json.loads(completed.stdout.splitlines()[-1])
+        assert report["code"] == (6 if command == "test" else 0), completed.stderr
+        loaded[command] = set(report["modules"])
+    assert "configurator.mail.diagnose" in loaded["test"]
+    assert {name for name in loaded["test"] if name.split(".")[0] in QT_PACKAGES} == set()
+    assert {name for name in loaded["show"] if name.startswith("configurator.mail")} == set()
