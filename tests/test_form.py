@@ -8,7 +8,6 @@ from pytestqt.qtbot import QtBot
 
 from configurator import model
 from configurator.ui.form import (
-    DISPLAY_ONLY,
     KEEP_STORED_HINT,
     PASSWORD_MASK,
     SettingsForm,
@@ -48,6 +47,7 @@ def test_fields_come_from_the_model_in_order(form: SettingsForm) -> None:
         assert editor.whatsThis() == spec.help
     order = [widget.objectName() for widget in form.focus_order()]
     expected = [spec.object_name for spec in model.FIELDS if not spec.advanced]
+    expected.insert(expected.index("outgoingServer") + 1, "detectButton")
     assert order[: len(expected)] == expected
 
 
@@ -67,7 +67,7 @@ def test_load_then_values_gives_back_the_settings(form: SettingsForm) -> None:
 
     values = form.values()
 
-    assert set(values) == {spec.key for spec in model.FIELDS} - DISPLAY_ONLY
+    assert set(values) == {spec.key for spec in model.FIELDS}
     assert values["port"] == 2525
     assert values["security"] == "ssl_tls"
     assert values["password"] == ""  # empty: keep the stored one
@@ -103,14 +103,40 @@ def test_password_entry_starts_empty_with_a_hint(form: SettingsForm) -> None:
     assert password.placeholderText() == ""
 
 
-def test_display_only_fields_are_shown_but_not_edited(form: SettingsForm) -> None:
+def test_fields_the_server_check_fills_are_also_editable(form: SettingsForm) -> None:
     form.load(STORED)
     form.set_editable(True)
-    for key in DISPLAY_ONLY:
+    for key in ("tls_fingerprint", "test_recipient"):
         editor = form.editor(key)
         assert isinstance(editor, QLineEdit)
-        assert editor.isReadOnly()
+        assert not editor.isReadOnly()
         assert editor.text() == getattr(STORED, key)
+
+
+def test_set_value_counts_as_an_edit_and_unfolds_advanced(qtbot: QtBot, form: SettingsForm) -> None:
+    form.load(STORED)
+    form.set_editable(True)
+    assert not form.advanced_shown()
+
+    with qtbot.waitSignal(form.edited, timeout=1000):
+        form.set_value("test_recipient", "soc@example.com")
+
+    assert form.advanced_shown()
+    assert model.build(form.values(), STORED).test_recipient == "soc@example.com"
+    with pytest.raises(ValueError, match="password"):
+        form.set_value("password", "typed by the program")
+
+
+def test_apply_connection_sets_a_custom_port_with_its_security(form: SettingsForm) -> None:
+    form.load(STORED)
+    form.set_editable(True)
+
+    form.apply_connection(2587, model.Security.STARTTLS)
+
+    values = form.values()
+    assert (values["port"], values["security"]) == (2587, "starttls")
+    form.apply_connection(465, model.Security.SSL_TLS)
+    assert (form.values()["port"], form.values()["security"]) == (465, "ssl_tls")
 
 
 def test_read_only_leaves_nothing_editable(form: SettingsForm) -> None:

@@ -618,7 +618,7 @@ def test_tab_order_follows_the_form(qtbot: QtBot, open_window: OpenWindow) -> No
     first = line(window, "account_name")
     first.setFocus()
     visited = [first.objectName()]
-    for _ in range(8):
+    for _ in range(9):
         focused = QApplication.focusWidget()
         assert focused is not None
         qtbot.keyClick(focused, Qt.Key.Key_Tab)
@@ -627,8 +627,9 @@ def test_tab_order_follows_the_form(qtbot: QtBot, open_window: OpenWindow) -> No
         visited.append(now.objectName())
 
     expected = [spec.object_name for spec in model.FIELDS if not spec.advanced]
-    assert visited[:8] == expected
-    assert visited[8] == "advancedToggle"
+    expected.insert(expected.index("outgoingServer") + 1, "detectButton")
+    assert visited[:9] == expected
+    assert visited[9] == "advancedToggle"
 
 
 def test_mnemonics_reach_their_fields(qtbot: QtBot, open_window: OpenWindow) -> None:
@@ -683,14 +684,24 @@ def test_widgets_carry_the_contract_object_names(open_window: OpenWindow) -> Non
     assert (port(window).minimum(), port(window).maximum()) == (1, 65535)
 
 
-def test_the_test_button_is_shown_but_not_yet_usable(
+def test_test_and_detect_are_offered_wherever_there_are_settings_to_check(
     open_window: OpenWindow, data_dir: Path
 ) -> None:
+    window = open_window()  # Write: tests the unsaved form
+    assert window.test_button.isEnabled()
+    assert "before saving" in window.test_button.toolTip()
+    assert window.form.detect_button.isEnabled()
+
     save_stored(data_dir)
-    window = open_window()
-    assert window.test_button.isVisible()
-    assert not window.test_button.isEnabled()
-    assert "not available yet" in window.test_button.toolTip()
+    window.reload()  # Read-only: tests the stored settings
+    assert window.mode is Mode.READ_ONLY
+    assert window.test_button.isEnabled()
+    assert "stored settings" in window.test_button.toolTip()
+    assert window.form.detect_button.isEnabled()
+
+    window.edit()
+    assert window.test_button.isEnabled()
+    assert "before saving" in window.test_button.toolTip()
 
 
 # -- Closing ---------------------------------------------------------------------------
@@ -817,6 +828,7 @@ def test_unreadable_settings_open_with_a_banner_and_start_again_keeps_a_copy(
     assert not window.form.isEnabled()
     assert not window.edit_action.isEnabled()
     assert not window.submit_button.isVisible()
+    assert not window.test_button.isEnabled()
     assert line(window, "server").text() == ""
     names = [button.objectName() for button in window.banner.buttons()]
     assert names == ["tryAgainButton", "startAgainButton", "quitButton"]
@@ -961,6 +973,8 @@ def test_someone_who_cannot_read_gets_a_clear_refusal(
     assert line(window, "server").text() == ""
     assert not window.edit_action.isEnabled()
     assert not window.submit_button.isVisible()
+    assert not window.test_button.isEnabled()  # nothing stored to test
+    assert not window.form.detect_button.isEnabled()  # nothing could be applied
 
 
 def test_a_refused_save_shows_why_and_changes_nothing(

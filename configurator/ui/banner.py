@@ -22,19 +22,24 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from configurator.ui import icons
+
 
 class Kind(enum.Enum):
     ERROR = "error"
     WARNING = "warning"
     INFO = "info"
+    SUCCESS = "success"
 
 
 _COLORS: dict[Kind, tuple[str, str]] = {  # background, border
     Kind.ERROR: ("#fdeceb", "#e6a6a1"),
     Kind.WARNING: ("#fff5e0", "#e9c27a"),
     Kind.INFO: ("#eaf2fb", "#a8c4e6"),
+    Kind.SUCCESS: ("#e8f5e9", "#9ccc9f"),
 }
 
+# SUCCESS has no standard icon; it uses the drawn "passed" icon.
 _ICONS: dict[Kind, QStyle.StandardPixmap] = {
     Kind.ERROR: QStyle.StandardPixmap.SP_MessageBoxCritical,
     Kind.WARNING: QStyle.StandardPixmap.SP_MessageBoxWarning,
@@ -56,9 +61,9 @@ class Action:
 class Banner(QFrame):
     """A colored box with an icon, a bold title, an explanation and action buttons."""
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, parent: QWidget | None = None, *, name: str = "banner") -> None:
         super().__init__(parent)
-        self.setObjectName("banner")
+        self.setObjectName(name)
         self.kind: Kind | None = None
         self._icon = QLabel()
         self._icon.setObjectName("bannerIcon")
@@ -102,11 +107,16 @@ class Banner(QFrame):
         self.kind = kind
         background, border = _COLORS[kind]
         self.setStyleSheet(
-            f"QFrame#banner {{ background: {background}; border: 1px solid {border};"
+            f"QFrame#{self.objectName()} {{ background: {background}; border: 1px solid {border};"
             " border-radius: 6px; }"
         )
         size = self.style().pixelMetric(QStyle.PixelMetric.PM_MessageBoxIconSize)
-        self._icon.setPixmap(self.style().standardIcon(_ICONS[kind]).pixmap(size, size))
+        shown = (
+            icons.outcome_icon("passed")
+            if kind is Kind.SUCCESS
+            else self.style().standardIcon(_ICONS[kind])
+        )
+        self._icon.setPixmap(shown.pixmap(size, size))
         self._title.setText(title)
         self._text.setText(text)
         self._text.setVisible(bool(text))

@@ -156,3 +156,18 @@ def notice(parent: QWidget, name: str, title: str, text: str, informative: str =
     )
     box.open()
     return box
+
+
+def unencrypted_confirmation(parent: QWidget, label: str, warning: str) -> QMessageBox:
+    """Asked before a detected unencrypted connection replaces the form's security."""
+    return _box(
+        parent,
+        "unencryptedConfirmation",
+        icon=QMessageBox.Icon.Warning,
+        title="Use an Unencrypted Connection",
+        text=f"Use {label}?",
+        informative=warning,
+        buttons={Button.Yes: "&Use Without Encryption", Button.Cancel: ""},
+        default=Button.Cancel,
+        escape=Button.Cancel,
+    )

@@ -8,6 +8,11 @@ clear-text warning) only help the user type valid input faster.
 
 The stored password never enters a widget: Read-only mode shows a fixed mask,
 Edit mode an empty field whose emptiness means "keep the stored password".
+
+The server check fills two fields itself (``set_value``): the test
+recipient it sent to and the certificate the user chose to trust.  Both stay
+editable, so that a pinned fingerprint confirmed by the mail administrator
+can be pasted, and a pin cleared once the certificate is signed properly.
 """
 
 from __future__ import annotations
@@ -50,12 +55,9 @@ PLACEHOLDERS: dict[str, str] = {
     "server": "smtp.example.com",
     "username": "alerts@example.com",
     "ca_file": "Optional: the system's certificate authorities are always trusted",
-    "tls_fingerprint": "Set after inspecting the certificate in a server check",
-    "test_recipient": "Set when a test e-mail is sent",
+    "tls_fingerprint": "Set by \u201cTrust This Certificate\u201d in the server check",
+    "test_recipient": "Optional: where the server check sends its test e-mail",
 }
-
-# Fields shown but not edited here: the server check (a later addition) sets them.
-DISPLAY_ONLY: frozenset[str] = frozenset({"tls_fingerprint", "test_recipient"})
 
 
 class SettingsForm(QWidget):
@@ -88,6 +90,13 @@ class SettingsForm(QWidget):
         self.browse_button.setAccessibleName("Browse for a trusted CA file")
         self.browse_button.setToolTip("Choose a PEM file of certificate authorities to trust.")
         self.browse_button.clicked.connect(self._browse_ca_file)
+        # The window runs the detection: it knows the stored password and the workers.
+        self.detect_button = QPushButton("Detect Settin&gs\u2026")
+        self.detect_button.setObjectName("detectButton")
+        self.detect_button.setAccessibleName("Detect settings")
+        self.detect_button.setToolTip(
+            "Try the usual ports and security modes with this server and offer the one that works."
+        )
         self.warning = self._make_warning()
 
         self.advanced_toggle = QToolButton()
@@ -147,11 +156,12 @@ class SettingsForm(QWidget):
         column = QVBoxLayout(field)
         column.setContentsMargins(0, 0, 0, 0)
         column.setSpacing(3)
-        if spec.key == "ca_file":
+        beside = {"ca_file": self.browse_button, "server": self.detect_button}.get(spec.key)
+        if beside is not None:
             line = QHBoxLayout()
             line.setSpacing(6)
             line.addWidget(editor, 1)
-            line.addWidget(self.browse_button)
+            line.addWidget(beside)
             column.addLayout(line)
         elif isinstance(editor, QLineEdit):
             column.addWidget(editor)
@@ -198,9 +208,6 @@ class SettingsForm(QWidget):
         line.setPlaceholderText(PLACEHOLDERS.get(spec.key, ""))
         if spec.secret:
             line.setEchoMode(QLineEdit.EchoMode.Password)
-        if spec.key in DISPLAY_ONLY:
-            line.setReadOnly(True)
-            line.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
         line.textEdited.connect(partial(self._user_edited, spec.key))
         return line
 
@@ -247,6 +254,8 @@ class SettingsForm(QWidget):
             if spec.advanced and self.advanced_toggle not in order:
                 order.append(self.advanced_toggle)
             order.append(self._editors[spec.key])
+            if spec.key == "server":
+                order.append(self.detect_button)
             if spec.key == "ca_file":
                 order.append(self.browse_button)
         return order
@@ -333,15 +342,13 @@ class SettingsForm(QWidget):
         password.setPlaceholderText(KEEP_STORED_HINT if keeps_stored else "")
 
     def values(self) -> dict[str, object]:
-        """The raw input for ``model.build()``: field key -> value, display-only fields left out.
+        """The raw input for ``model.build()``: field key -> value.
 
         An empty password means "keep the stored one"; the Read-only mask is
         never returned as a password.
         """
         changes: dict[str, object] = {}
         for spec in model.FIELDS:
-            if spec.key in DISPLAY_ONLY:
-                continue
             editor = self._editors[spec.key]
             if spec.secret:
                 changes[spec.key] = "" if self._password_masked else self._line(spec.key).text()
@@ -352,6 +359,26 @@ class SettingsForm(QWidget):
             elif isinstance(editor, QLineEdit):
                 changes[spec.key] = editor.text()
         return changes
+
+    def set_value(self, key: str, text: str) -> None:
+        """Fill text field ``key`` on the user's behalf (from the server check), as an edit."""
+        if model.FIELDS_BY_KEY[key].secret:
+            raise ValueError("the password is only ever typed by the user")
+        line = self._line(key)
+        if line.text() == text:
+            return
+        line.setText(text)
+        if model.FIELDS_BY_KEY[key].advanced:
+            self.show_advanced(True)
+        self._user_edited(key)
+
+    def apply_connection(self, port: int, security: model.Security) -> None:
+        """Set port and security together (a detected combination), as an edit."""
+        self._security.setCurrentIndex(self._security.findData(security.value))
+        # After the security: choosing it may have moved the port to its default.
+        self._port.setValue(port)
+        self.clear_error("port")
+        self.clear_error("security")
 
     # -- errors ----------------------------------------------------------
 
@@ -403,7 +430,7 @@ class SettingsForm(QWidget):
         self._editable = editable
         for key, editor in self._editors.items():
             if isinstance(editor, QLineEdit):
-                read_only = not editable or key in DISPLAY_ONLY
+                read_only = not editable
                 editor.setReadOnly(read_only)
                 editor.setPlaceholderText(self._placeholder(key) if editable else "")
                 self._tint(editor, read_only)

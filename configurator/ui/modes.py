@@ -41,6 +41,13 @@ class Button(enum.Enum):
     SUBMIT = "submit"
 
 
+class Source(enum.Enum):
+    """Which settings the server check tests."""
+
+    FORM = "form"  # the values in the form, valid but not saved
+    STORED = "stored"  # the stored settings
+
+
 @dataclass(frozen=True)
 class ModeView:
     """What the window offers in one mode."""
@@ -50,6 +57,7 @@ class ModeView:
     buttons: frozenset[Button]  # the action buttons shown
     edit_action: bool  # the Edit action is offered (if the store is writable)
     has_edits: bool  # the form may hold changes that closing would lose
+    test: Source | None = None  # what the Test button checks; None: no Test
 
 
 VIEWS: dict[Mode, ModeView] = {
@@ -59,6 +67,7 @@ VIEWS: dict[Mode, ModeView] = {
         buttons=frozenset({Button.SUBMIT}),
         edit_action=False,
         has_edits=True,
+        test=Source.FORM,  # test before saving
     ),
     Mode.READ_ONLY: ModeView(
         form_editable=False,
@@ -66,6 +75,7 @@ VIEWS: dict[Mode, ModeView] = {
         buttons=frozenset(),
         edit_action=True,
         has_edits=False,
+        test=Source.STORED,
     ),
     Mode.EDIT: ModeView(
         form_editable=True,
@@ -73,6 +83,7 @@ VIEWS: dict[Mode, ModeView] = {
         buttons=frozenset({Button.RESET, Button.CANCEL, Button.SUBMIT}),
         edit_action=False,
         has_edits=True,
+        test=Source.FORM,
     ),
     Mode.UNREADABLE: ModeView(
         form_editable=False,

@@ -4,11 +4,20 @@ It stays thin on purpose.  What a setting may be is the model's business
 (``model.build``); how it is kept is the store's (``Store.save``, ``reset``,
 ``set_aside``); what the user can do in each mode is the table in ``modes``.
 The window connects them and shows the outcome.
+
+The server check and Detect Settings run in their own modeless views
+(``check_dialog``, ``detect``) on workers; the window decides what they test
+(the stored settings, or the form's unsaved values) and where their findings
+go: saved at once in Read-only mode, put into the form in Write and Edit
+mode so that Submit saves them with the rest.  Those modules, and the mail
+code behind them, load only when first used.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
+from typing import TYPE_CHECKING, Literal
 
 from PySide6.QtCore import QEvent, QSize, Qt
 from PySide6.QtGui import QAction, QCloseEvent, QColor, QKeySequence, QPalette, QResizeEvent
@@ -33,9 +42,19 @@ from configurator.store import Access, Store, Stored
 from configurator.ui import dialogs, icons
 from configurator.ui.banner import Action, Banner, Kind
 from configurator.ui.form import SettingsForm
-from configurator.ui.modes import Button, Mode, ModeMachine
+from configurator.ui.modes import Button, Mode, ModeMachine, Source
 
-TEST_UNAVAILABLE = "The server check is not available yet."
+if TYPE_CHECKING:
+    from configurator.ui.check_dialog import CheckDialog, CheckRun
+    from configurator.ui.detect import DetectChoice, DetectDialog, DetectRequest
+
+TEST_TOOLTIPS: dict[Source, str] = {
+    Source.STORED: "Check the stored settings against the server, step by step (Ctrl+T).",
+    Source.FORM: "Check the values in the form against the server before saving them (Ctrl+T).",
+}
+NO_TEST = "Nothing to test: no settings are stored."
+TESTING_FORM = "the values in the form (not saved)"
+TESTING_STORED = "the stored settings"
 TITLE = "Mail Server Configurator"
 
 
@@ -54,6 +73,11 @@ class MainWindow(QMainWindow):
         self._baseline: dict[str, object] | None = None
         self._notice: tuple[Kind, str, str] | None = None
         self._close_confirmed = False
+        # Counts mode entries, so that a check started in one Edit session
+        # does not put its findings into the form of another.
+        self.generation = 0
+        self.check_dialog: CheckDialog | None = None
+        self.detect_dialog: DetectDialog | None = None
 
         self.form = SettingsForm()
         self.form.edited.connect(self._form_edited)
@@ -111,9 +135,9 @@ class MainWindow(QMainWindow):
             "testButton",
             "Connect to the server and check each step, optionally sending a test e-mail.",
         )
-        self.test_button.setEnabled(False)
-        self.test_button.setToolTip(TEST_UNAVAILABLE)
+        self.test_button.setShortcut(QKeySequence("Ctrl+T"))
         self.test_button.clicked.connect(self._start_test)
+        self.form.detect_button.clicked.connect(self._start_detect)
         self.reset_button = self._button(
             "R&eset…", "resetButton", "Delete the stored settings and their data key."
         )
@@ -291,6 +315,8 @@ class MainWindow(QMainWindow):
             button.setVisible(name in view.buttons)
         self.edit_action.setEnabled(view.edit_action and self.writable)
         self.edit_action.setToolTip(self._edit_tooltip(mode))
+        self.generation += 1
+        self._offer_checks(mode)
         self.submit_action.setEnabled(Button.SUBMIT in view.buttons)
         self.cancel_action.setEnabled(Button.CANCEL in view.buttons)
         self.mode_label.setText(mode.title)
@@ -300,6 +326,19 @@ class MainWindow(QMainWindow):
         self._show_location()
         if view.form_editable:
             self.form.editor("account_name").setFocus(Qt.FocusReason.OtherFocusReason)
+
+    def _offer_checks(self, mode: Mode) -> None:
+        """Enable Test and Detect Settings where they have settings to work with."""
+        source = self.machine.view.test
+        testable = source is Source.FORM or (source is Source.STORED and self.stored is not None)
+        self.test_button.setEnabled(testable)
+        self.test_button.setToolTip(TEST_TOOLTIPS[source] if testable and source else NO_TEST)
+        # From Read-only, applying a detected combination enters Edit: only for a writer.
+        detect = self.machine.view.form_editable or (
+            mode is Mode.READ_ONLY and self.writable and self.stored is not None
+        )
+        self.form.detect_button.setEnabled(detect)
+        self.form.detect_button.setVisible(mode not in (Mode.UNREADABLE, Mode.REFUSED))
 
     def _edit_tooltip(self, mode: Mode) -> str:
         if not self.writable:
@@ -388,6 +427,10 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:
         """Ask before losing edits: Save, Discard or Cancel (non-blocking)."""
         if self._close_confirmed or not self.has_unsaved_changes():
+            # Cancelling only wakes the worker; the window closes without waiting for it.
+            for view in (self.check_dialog, self.detect_dialog):
+                if view is not None:
+                    view.close()
             event.accept()
             return
         event.ignore()
@@ -515,13 +558,221 @@ class MainWindow(QMainWindow):
         )
         self.machine.go(Mode.WRITE)
 
-    # -- hooks for work that arrives later -----------------------------------
+    # -- the server check ----------------------------------------------------
+
+    def settings_to_test(self) -> tuple[model.Settings, str] | None:
+        """What Test checks now: the stored settings, or the form's values if valid.
+
+        Invalid form values are shown beside their fields, as by Submit, and
+        nothing is tested.  An empty password in Edit mode means the stored one.
+        """
+        source = self.machine.view.test
+        if source is Source.STORED and self.stored is not None:
+            return self.stored.settings, TESTING_STORED
+        if source is not Source.FORM:
+            return None
+        base = self.stored.settings if self.stored is not None else None
+        try:
+            settings = model.build(self.form.values(), base)
+        except model.ValidationError as exc:
+            self.form.set_errors(exc)
+            count = len(exc.by_key())
+            fields = "1 field needs" if count == 1 else f"{count} fields need"
+            self.statusBar().showMessage(f"Not tested: {fields} attention.", 8000)
+            return None
+        return settings, TESTING_FORM
 
     def _start_test(self) -> None:
-        """Start the server check (not available yet: the Test button stays disabled)."""
+        """Open the results view for what Test checks now; the user starts the check there."""
+        found = self.settings_to_test()
+        if found is None:
+            return
+        dialog = self._check_view()
+        if not dialog.running:
+            dialog.prepare(*found)
+        _bring_up(dialog)
+
+    def _check_view(self) -> CheckDialog:
+        if self.check_dialog is None:
+            from configurator.ui.check_dialog import CheckDialog
+
+            self.check_dialog = CheckDialog(self)
+            self.check_dialog.start_requested.connect(self._run_check)
+            self.check_dialog.passed_with_recipient.connect(self._remember_recipient)
+            self.check_dialog.trust_requested.connect(self._trust_certificate)
+        return self.check_dialog
+
+    def _run_check(self) -> None:
+        dialog = self.check_dialog
+        if dialog is None:
+            return
+        found = self.settings_to_test()
+        if found is None:
+            dialog.refuse_start(
+                "The form has values that are not valid; each field in the window says why."
+                if self.machine.view.test is Source.FORM
+                else NO_TEST
+            )
+            return
+        dialog.begin(*found, self.generation)
+
+    def _still_current(self, run: CheckRun) -> bool:
+        """Whether findings of ``run`` still belong to what the window shows."""
+        if self.mode is Mode.READ_ONLY:
+            if self.stored is None:
+                return False
+            # The test recipient and the pin are what a finding changes; the rest must match.
+            kept = dataclasses.replace(
+                run.settings,
+                test_recipient=self.stored.settings.test_recipient,
+                tls_fingerprint=self.stored.settings.tls_fingerprint,
+            )
+            return kept == self.stored.settings
+        return self.mode in (Mode.WRITE, Mode.EDIT) and run.generation == self.generation
+
+    def _keep_finding(
+        self, run: CheckRun, key: Literal["test_recipient", "tls_fingerprint"], value: str
+    ) -> tuple[bool, str]:
+        """Save ``key`` (Read-only) or put it into the form (Write, Edit); say what happened."""
+        label = model.FIELDS_BY_KEY[key].label
+        if not self._still_current(run):
+            return False, (
+                f"{label} was not changed: the settings shown in the window are no "
+                "longer the ones this check tested."
+            )
+        if self.mode is not Mode.READ_ONLY:
+            self.form.set_value(key, value)
+            return True, f"{label} is set in the form; Submit saves it."
+        assert self.stored is not None
+        if getattr(self.stored.settings, key) == value:
+            return True, ""
+        if not self.writable:
+            return False, f"{label} was not saved: {self._not_writable_reason()}"
+        current = self.stored.settings
+        changed = (
+            dataclasses.replace(current, test_recipient=value)
+            if key == "test_recipient"
+            else dataclasses.replace(current, tls_fingerprint=value)
+        )
+        try:
+            saved = self.store.save(changed, expected_revision=self.stored.revision)
+        except ConflictError:
+            return False, (
+                f"{label} was not saved: the settings were changed elsewhere. "
+                "Reload them (Try Again) and check again."
+            )
+        except (StoreError, model.ValidationError) as exc:
+            return False, f"{label} was not saved: {exc}"
+        self.stored = saved
+        self.form.load(saved.settings)
+        self._show_location()
+        return True, f"{label} saved (revision {saved.revision})."
+
+    def _remember_recipient(self, run: CheckRun) -> None:
+        _kept, message = self._keep_finding(run, "test_recipient", run.recipient)
+        if message and self.check_dialog is not None:
+            self.check_dialog.show_notice(message)
+
+    def _trust_certificate(self, run: CheckRun, fingerprint: str) -> None:
+        kept, message = self._keep_finding(run, "tls_fingerprint", fingerprint)
+        dialog = self.check_dialog
+        if dialog is None:
+            return
+        if not kept:
+            dialog.show_notice(message)
+            return
+        # Prove the pin at once: the check runs again with it.
+        self._run_check()
+        dialog.show_notice(f"{message} Checking again with the pinned certificate.".strip())
+
+    # -- detecting settings ------------------------------------------------------
+
+    def _start_detect(self) -> None:
+        """Probe the form's server for a working port and security, on a worker."""
+        from configurator.ui.detect import DetectRequest
+
+        if self.mode is Mode.READ_ONLY and self.stored is not None:
+            stored = self.stored.settings
+            request = DetectRequest(
+                stored.server,
+                stored.username,
+                stored.password,
+                stored.timeout,
+                stored.ca_file,
+                stored.tls_fingerprint,
+            )
+        elif self.machine.view.form_editable:
+            found = self._detect_request_from_form()
+            if found is None:
+                return
+            request = found
+        else:
+            return
+        dialog = self._detect_view()
+        if not dialog.running:
+            dialog.begin(request)
+        _bring_up(dialog)
+
+    def _detect_request_from_form(self) -> DetectRequest | None:
+        from configurator.ui.detect import request_from_form
+
+        # In Edit mode an empty password field means the stored password, as for Submit.
+        keep = self.stored.settings.password if self.mode is Mode.EDIT and self.stored else ""
+        found = request_from_form(self.form.values(), stored_password=keep)
+        if isinstance(found, model.FieldError):
+            self.form.set_errors(model.ValidationError([found]))
+            self.statusBar().showMessage("Enter the server to detect its settings.", 8000)
+            return None
+        return found
+
+    def _detect_view(self) -> DetectDialog:
+        if self.detect_dialog is None:
+            from configurator.ui.detect import DetectDialog
+
+            self.detect_dialog = DetectDialog(self)
+            self.detect_dialog.apply_requested.connect(self._apply_detected)
+        return self.detect_dialog
+
+    def _apply_detected(self, choice: DetectChoice) -> None:
+        """Put the chosen port and security into the form, entering Edit from Read-only."""
+        if self.mode is Mode.READ_ONLY:
+            self.edit()
+        if self.mode not in (Mode.WRITE, Mode.EDIT):
+            self.statusBar().showMessage("Not applied: the settings cannot be changed.", 8000)
+            return
+        if self.form.values()["server"] != choice.server:
+            self.statusBar().showMessage(
+                "Not applied: Outgoing Mail Server changed since the detection; detect again.",
+                8000,
+            )
+            return
+        self.form.apply_connection(choice.port, choice.security)
+        if self.detect_dialog is not None:
+            self.detect_dialog.accept()
+        label = f"{choice.security.label} on port {choice.port}"
+        self.statusBar().showMessage(f"{label} is set in the form; Submit saves it.", 8000)
+
+    # -- stopping ------------------------------------------------------------------
+
+    def _stop_checks(self) -> None:
+        """Cancel a running check or detection without waiting for the network."""
+        for view in (self.check_dialog, self.detect_dialog):
+            if view is not None:
+                view.cancel()
 
     def _halt_outgoing_mail(self) -> None:
-        """Stop every outgoing alert delivery before the settings are destroyed.
+        """Stop all outgoing mail before the settings are destroyed.
 
-        Nothing sends mail yet; alert delivery will hold its queue here.
+        Today that is a server check (which may be sending its test e-mail)
+        or a detection in progress; alert delivery will hold its queue here.
         """
+        self._stop_checks()
+
+
+def _bring_up(view: QWidget) -> None:
+    """Show a modeless view, or bring it to the front if it is open already."""
+    if view.isVisible():
+        view.raise_()
+    else:
+        view.show()
+    view.activateWindow()

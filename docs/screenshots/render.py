@@ -1,18 +1,25 @@
-"""Render the main window in each mode to PNG files beside this script.
+"""Render the main window in each mode, and the server check, to PNG files beside this script.
 
     QT_QPA_PLATFORM=offscreen python docs/screenshots/render.py
 
 Each picture uses a throwaway data directory and the key file (never the
-real user's settings or keyring).
+real user's settings or keyring).  The server check pictures are of real
+checks against a local SMTP server (aiosmtpd, STARTTLS with a throwaway
+certificate authority from trustme, both test dependencies), reached as
+``localhost``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import socket
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 OUT = Path(__file__).resolve().parent
 ROOT = OUT.parent.parent
@@ -20,7 +27,8 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ["CONFIGURATOR_KEY_BACKEND"] = "file"
 
-from PySide6.QtWidgets import QApplication  # noqa: E402
+from PySide6.QtCore import QEventLoop, QTimer  # noqa: E402
+from PySide6.QtWidgets import QApplication, QWidget  # noqa: E402
 
 from configurator import app as app_module  # noqa: E402
 from configurator import model  # noqa: E402
@@ -41,6 +49,78 @@ EXAMPLE = model.Settings(
 
 def _save(data_dir: Path, settings: model.Settings = EXAMPLE) -> None:
     Store(data_dir).save(settings)
+
+
+# -- a local mail server for the server check pictures ---------------------------------
+
+SERVER_USER = "alerts@example.com"
+SERVER_PASSWORD = "the right password"  # noqa: S105 (a made-up value for the pictures)
+
+
+@contextlib.contextmanager
+def local_server(ca_file: Path) -> Iterator[int]:
+    """A STARTTLS server with AUTH on 127.0.0.1; yields its port."""
+    import ssl
+
+    import trustme
+    from aiosmtpd.controller import Controller
+    from aiosmtpd.smtp import AuthResult, LoginPassword
+
+    ca = trustme.CA(organization_name="Example Mail CA")
+    ca.cert_pem.write_to_path(str(ca_file))
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("localhost", "127.0.0.1").configure_cert(context)
+
+    def authenticate(*args: Any) -> AuthResult:
+        data = args[-1]
+        ok = isinstance(data, LoginPassword) and (data.login, data.password) == (
+            SERVER_USER.encode(),
+            SERVER_PASSWORD.encode(),
+        )
+        return AuthResult(success=ok, handled=False)
+
+    class Accept:
+        async def handle_DATA(self, *args: Any) -> str:
+            return "250 2.0.0 Ok: queued as 4F2A91C3"
+
+    port = 0
+    for wanted in (2587, 0):  # a steady port for steady pictures, if it is free
+        with socket.socket() as probe, contextlib.suppress(OSError):
+            probe.bind(("127.0.0.1", wanted))
+            port = int(probe.getsockname()[1])
+            break
+    controller = Controller(
+        Accept(),
+        hostname="127.0.0.1",
+        port=port,
+        server_hostname="mail.example.com",
+        tls_context=context,
+        require_starttls=True,
+        authenticator=authenticate,
+    )
+    controller.start()
+    try:
+        yield port
+    finally:
+        controller.stop()
+
+
+def _checked(recipient: str) -> Callable[[MainWindow], QWidget]:
+    """Open the server check, start it (with ``recipient``) and wait for the verdict."""
+
+    def act(window: MainWindow) -> QWidget:
+        window.test_button.click()
+        dialog = window.check_dialog
+        assert dialog is not None
+        dialog.recipient_input.setText(recipient)
+        loop = QEventLoop()
+        dialog.check_ended.connect(loop.quit)
+        QTimer.singleShot(20_000, loop.quit)
+        dialog.start_button.click()
+        loop.exec()
+        return dialog
+
+    return act
 
 
 def write_mode(window: MainWindow) -> None:
@@ -83,7 +163,9 @@ def _corrupt(data_dir: Path) -> None:
     path.write_bytes(bytes(blob))
 
 
-SHOTS: list[tuple[str, Callable[[Path], None] | None, Callable[[MainWindow], None]]] = [
+Act = Callable[[MainWindow], QWidget | None]  # returns what to picture, None: the window
+
+SHOTS: list[tuple[str, Callable[[Path], None] | None, Act]] = [
     ("write.png", None, write_mode),
     ("read-only.png", _save, read_only),
     ("edit-errors.png", _save, edit_with_errors),
@@ -94,23 +176,45 @@ SHOTS: list[tuple[str, Callable[[Path], None] | None, Callable[[MainWindow], Non
 ]
 
 
+def _shoot(
+    qt_app: QApplication, name: str, prepare: Callable[[Path], None] | None, act: Act
+) -> None:
+    with tempfile.TemporaryDirectory() as temp:
+        data_dir = Path(temp) / "mail-server-configurator"
+        if prepare is not None:
+            prepare(data_dir)
+        window = app_module.create_window(data_dir)
+        window.show()
+        qt_app.processEvents()
+        subject = act(window) or window
+        qt_app.processEvents()
+        subject.grab().save(str(OUT / name))
+        window.close_without_asking()
+        window.deleteLater()
+        qt_app.processEvents()
+    print(OUT / name)
+
+
 def main() -> int:
     qt_app = app_module.application()
     for name, prepare, act in SHOTS:
-        with tempfile.TemporaryDirectory() as temp:
-            data_dir = Path(temp) / "mail-server-configurator"
-            if prepare is not None:
-                prepare(data_dir)
-            window = app_module.create_window(data_dir)
-            window.show()
-            qt_app.processEvents()
-            act(window)
-            qt_app.processEvents()
-            window.grab().save(str(OUT / name))
-            window.hide()
-            window.deleteLater()
-            qt_app.processEvents()
-        print(OUT / name)
+        _shoot(qt_app, name, prepare, act)
+    with tempfile.TemporaryDirectory() as temp, local_server(Path(temp) / "ca.pem") as port:
+        checked = replace(
+            EXAMPLE,
+            server="localhost",
+            port=port,
+            username=SERVER_USER,
+            ca_file=str(Path(temp) / "ca.pem"),
+        )
+        wrong = replace(checked, password="an old password")  # noqa: S106
+        right = replace(checked, password=SERVER_PASSWORD)
+
+        def store(settings: model.Settings) -> Callable[[Path], None]:
+            return lambda data_dir: _save(data_dir, settings)
+
+        _shoot(qt_app, "check-failed.png", store(wrong), _checked(""))
+        _shoot(qt_app, "check-passed.png", store(right), _checked("soc@example.com"))
     QApplication.processEvents()
     return 0
 
