@@ -102,10 +102,12 @@ def remove_stale_temp_files(
     return removed
 
 
-def shred(path: Path) -> None:
+def shred(path: Path, header: bytes = b"") -> None:
     """Overwrite a small secret file with random bytes, then delete it.
 
-    On journalling file systems and SSDs the old blocks may survive, which is
+    ``header`` goes before the random bytes, so that a file left behind by an
+    interruption between the two steps can be recognised as erased.  On
+    journalling file systems and SSDs the old blocks may survive, which is
     why the data key (not just the settings file) is what Reset destroys.
     """
     try:
@@ -113,7 +115,7 @@ def shred(path: Path) -> None:
     except FileNotFoundError:
         return
     with open(path, "r+b") as handle:
-        handle.write(os.urandom(max(size, 1)))
+        handle.write(header + os.urandom(max(size - len(header), 1)))
         handle.flush()
         os.fsync(handle.fileno())
     path.unlink()

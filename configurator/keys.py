@@ -19,6 +19,8 @@ import hashlib
 import hmac
 import os
 import secrets
+import shlex
+import stat
 from pathlib import Path
 
 from configurator import fsutil
@@ -30,6 +32,8 @@ KEYRING_SERVICE = "mail-server-configurator"
 BACKEND_ENV = "CONFIGURATOR_KEY_BACKEND"
 BACKEND_CHOICES = ("auto", "keyring", "file")
 _KEY_FILE_PREFIX = b"configurator-data-key-v1 "
+# What an erased key file starts with, should the erasure be cut short before the unlink.
+_ERASED_PREFIX = b"configurator-erased-key\n"
 
 
 class KeyLocation(enum.IntEnum):
@@ -75,36 +79,76 @@ class KeyStore(abc.ABC):
 
 
 class FileKeyStore(KeyStore):
+    """A key in a file of the data directory (``name``: ``settings.key`` unless told).
+
+    Like ssh with a private key, a key file open to other users is refused,
+    with the command that fixes it:
+
+    - one that others may change, always: whoever can replace the key can
+      replace the settings (and send the alerts elsewhere);
+    - one that others may read, when this user manages the store (owns the
+      key and may write the directory): it was opened by accident, and
+      using it would hide that.  A reader of a store that its manager shares
+      read-only ("root scope") is let through: the modes are the manager's
+      decision, and the reader could not change them.
+    """
+
     location = KeyLocation.FILE
 
-    def __init__(self, data_dir: Path) -> None:
-        self.path = data_dir / KEY_FILE_NAME
+    def __init__(self, data_dir: Path, name: str = KEY_FILE_NAME) -> None:
+        self.path = data_dir / name
 
     def read(self) -> bytes | None:
         try:
-            raw = self.path.read_bytes()
+            with open(self.path, "rb") as handle:
+                info = os.fstat(handle.fileno())
+                raw = handle.read()
         except FileNotFoundError:
             return None
         except OSError as exc:
             raise KeyUnavailable(
                 f"The key file {self.path} cannot be read ({exc.strerror or exc})."
             ) from None
+        if raw.startswith(_ERASED_PREFIX):
+            return None  # a Reset erased it and was stopped before it could delete it
         if not raw.startswith(_KEY_FILE_PREFIX):
             raise KeyUnavailable(f"The key file {self.path} is damaged.")
         try:
-            key = base64.b64decode(raw[len(_KEY_FILE_PREFIX) :].strip(), validate=True)
+            encoded = raw[len(_KEY_FILE_PREFIX) :].strip()
+            key = base64.b64decode(encoded, validate=True)
         except (binascii.Error, ValueError):
             raise KeyUnavailable(f"The key file {self.path} is damaged.") from None
-        if len(key) != KEY_SIZE:
+        # b64decode ignores the unused low bits of the last character: a changed
+        # file that decodes to the same key is damaged all the same.
+        if len(key) != KEY_SIZE or base64.b64encode(key) != encoded:
             raise KeyUnavailable(f"The key file {self.path} is damaged.")
+        if os.name == "posix":
+            self._refuse_if_exposed(info)
         return key
+
+    def _refuse_if_exposed(self, info: os.stat_result) -> None:
+        if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+            exposure = "other users may change it"
+        elif (
+            info.st_mode & (stat.S_IRGRP | stat.S_IROTH)
+            and info.st_uid == os.geteuid()
+            and os.access(self.path.parent, os.W_OK)
+        ):
+            exposure = "other users may read it"
+        else:
+            return
+        raise KeyUnavailable(
+            f"The key file {self.path} is not used because {exposure} (permissions "
+            f"{stat.filemode(info.st_mode)}). Make it private with: "
+            f"chmod 600 {shlex.quote(str(self.path))}"
+        )
 
     def write(self, key: bytes) -> None:
         fsutil.ensure_private_dir(self.path.parent)
         fsutil.atomic_write(self.path, _KEY_FILE_PREFIX + base64.b64encode(key) + b"\n")
 
     def destroy(self) -> None:
-        fsutil.shred(self.path)
+        fsutil.shred(self.path, header=_ERASED_PREFIX)
 
     def describe(self) -> str:
         return f"key file {self.path}"

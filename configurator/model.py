@@ -297,6 +297,9 @@ def _password_problem(value: object) -> str | None:
     # RFC 4616 forbids NUL; CR and LF cannot survive a line-based protocol.
     if any(char in value for char in "\0\r\n"):
         return "must not contain a line break or a NUL character"
+    # A lone surrogate (from undecodable input) cannot be sent as UTF-8, nor stored.
+    if any("\ud800" <= char <= "\udfff" for char in value):
+        return "must be valid Unicode text"
     if len(value) > MAX_LENGTHS["password"]:
         return f"is too long (at most {MAX_LENGTHS['password']} characters)"
     return None

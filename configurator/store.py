@@ -186,7 +186,7 @@ class Store:
     def _parse_payload(self, plaintext: bytes, location: keys.KeyLocation) -> Stored:
         try:
             payload = json.loads(plaintext.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError):
+        except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
             raise self._corrupt("has a damaged payload") from None
         if not isinstance(payload, dict):
             raise self._corrupt("has a damaged payload")
@@ -316,11 +316,31 @@ class Store:
         try:
             fsutil.atomic_write(self.path, seal(key, key_store.location, plaintext))
         except OSError as exc:
-            raise StoreError(
-                f"The settings could not be saved to {self.path} ({exc.strerror or exc}); "
-                "the previous settings are unchanged."
-            ) from None
+            raise StoreError(self._write_failure(exc, stored.revision)) from None
         return stored
+
+    def _write_failure(self, exc: OSError, revision: int) -> str:
+        """Say truthfully what a failed write left behind: old settings, or new ones.
+
+        The rename is the last step that can change the file; a failure after
+        it (flushing the directory) leaves the new settings in place, only
+        not certainly on disk yet.
+        """
+        reason = exc.strerror or str(exc)
+        try:
+            current = self.load()
+        except SettingsUnreadable:
+            current = None
+        if current is not None and current.revision == revision:
+            return (
+                f"The settings were written to {self.path}, but the system reported a "
+                f"problem making the change permanent ({reason}): check the disk, then "
+                "look at the stored settings again."
+            )
+        return (
+            f"The settings could not be saved to {self.path} ({reason}); "
+            "the previous settings are unchanged."
+        )
 
     @contextlib.contextmanager
     def _lock(self) -> Iterator[None]:
@@ -337,6 +357,32 @@ class Store:
             ) from None
         try:
             yield
+        finally:
+            lock.release()
+
+    def cleanup(self) -> list[Path]:
+        """Remove temporary files that saves killed part-way left behind.
+
+        Meant for start-up.  Every save writes its temporary files while it
+        holds the writers' lock, so with the lock held any that exist are
+        orphans, whatever their age.  Never raises and never waits: if another
+        program is saving right now, or this user may not write here, nothing
+        is removed.
+        """
+        import filelock
+
+        if self.access() is not Access.WRITE or not self.data_dir.is_dir():
+            return []
+        lock = filelock.FileLock(self.data_dir / LOCK_FILE_NAME, timeout=0, mode=0o600)
+        try:
+            lock.acquire()
+        except (filelock.Timeout, OSError):
+            return []
+        try:
+            removed: list[Path] = []
+            for name in (SETTINGS_FILE_NAME, keys.KEY_FILE_NAME):
+                removed += fsutil.remove_stale_temp_files(self.data_dir, name, older_than=0)
+            return removed
         finally:
             lock.release()
 

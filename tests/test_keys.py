@@ -125,6 +125,7 @@ def test_damaged_key_file_is_unavailable_not_missing(data_dir: Path, content: by
 def test_key_file_line_is_accepted_with_or_without_newline(data_dir: Path) -> None:
     data_dir.mkdir()
     (data_dir / keys.KEY_FILE_NAME).write_bytes(VALID_KEY_LINE.rstrip())
+    (data_dir / keys.KEY_FILE_NAME).chmod(0o600)
     assert keys.FileKeyStore(data_dir).read() == bytes(range(32))
 
 

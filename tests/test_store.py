@@ -934,3 +934,74 @@ def test_a_writer_waits_for_the_lock_and_gives_up_clearly(
             saved.reset()
     assert snapshot(saved.data_dir) == before
     assert saved.save(dataclasses.replace(settings, port=2525)).revision == 2
+
+
+# -- a key file open to other users ------------------------------------------------
+
+
+@pytest.mark.skipif(not POSIX, reason="POSIX permissions")
+@pytest.mark.parametrize(
+    ("mode", "exposure"),
+    [
+        (0o640, "other users may read it"),
+        (0o604, "other users may read it"),
+        (0o644, "other users may read it"),
+        (0o620, "other users may change it"),
+        (0o602, "other users may change it"),
+        (0o666, "other users may change it"),
+    ],
+)
+def test_a_key_file_open_to_others_is_refused_with_the_fix(
+    saved: Store, settings: model.Settings, data_dir: Path, mode: int, exposure: str
+) -> None:
+    key_file = data_dir / keys.KEY_FILE_NAME
+    key_file.chmod(mode)
+    before = snapshot(data_dir)
+    with pytest.raises(SettingsUnreadable) as caught:
+        Store(data_dir).load()
+    assert caught.value.reason is Unreadable.KEY_UNAVAILABLE
+    assert exposure in str(caught.value)
+    assert f"chmod 600 {key_file}" in str(caught.value)
+    with pytest.raises(SettingsUnreadable):
+        Store(data_dir).save(settings)
+    assert snapshot(data_dir) == before
+    assert stat.S_IMODE(key_file.stat().st_mode) == mode  # reported, not silently "fixed"
+
+    result = subprocess.run(
+        [sys.executable, "-m", "configurator", "show"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 4
+    assert f"chmod 600 {key_file}" in result.stderr
+
+    key_file.chmod(0o600)
+    loaded = Store(data_dir).load()
+    assert loaded is not None
+    assert loaded.settings == settings
+
+
+@pytest.mark.skipif(not POSIX, reason="POSIX permissions")
+def test_a_reader_of_a_store_shared_read_only_may_use_its_readable_key(
+    saved: Store, settings: model.Settings, data_dir: Path
+) -> None:
+    """The manager's decision to share: the reader owns nothing here and can write nothing."""
+    key_file = data_dir / keys.KEY_FILE_NAME
+    key_file.chmod(0o644)
+    if IS_ROOT:
+        os.chown(key_file, 65534, -1)  # the manager is another user
+    else:
+        data_dir.chmod(0o500)  # this user cannot change the store
+    try:
+        loaded = Store(data_dir).load()
+        assert loaded is not None
+        assert loaded.settings == settings
+        if IS_ROOT:
+            key_file.chmod(0o664)  # but a key others may replace is never used
+            with pytest.raises(SettingsUnreadable, match="other users may change it"):
+                Store(data_dir).load()
+    finally:
+        data_dir.chmod(0o700)

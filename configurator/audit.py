@@ -1,0 +1,563 @@
+"""The audit trail: who changed or checked the mail server settings, and when.
+
+Administrators of a security platform must be able to answer "who pointed the
+alerts at another server, and when?" -- also after a Reset, and also when
+someone has tried to tidy the answer away.  So:
+
+- ``audit.log`` in the data directory holds one JSON record per line, only
+  ever appended to and flushed to disk (fsync) before ``record`` returns.  A
+  crash can cut off at most the record being written; ``read`` reports that
+  remnant and the records before it stay verifiable.
+- Each record is chained to the one before it by HMAC-SHA256 over the
+  previous record's MAC and this record, so a record that is changed,
+  removed, reordered or inserted is detected.  Records cut off the end (or
+  the whole file deleted) cannot be detected this way; SECURITY.md says so.
+- A record holds the time (UTC), the OS user, the action, the keys of the
+  fields that changed (the password only as "changed", never its value) and
+  a short detail phrase.  No setting value is kept: the trail outlives Reset,
+  and a history of values would undo what Reset promises.  The detail is
+  sealed (AES-256-GCM) all the same, so that no text a caller passes sits on
+  disk in clear.
+- The MAC key is not the settings' data key, which Reset destroys: it is a
+  separate audit key in ``audit.key`` (0600) or in the OS keyring entry
+  ``<data dir>/audit.key``, placed by the same ``CONFIGURATOR_KEY_BACKEND``
+  rule as the data key.  Reset leaves it, and the log, alone.
+
+The API for the window, the command line (``configurator audit [--json]``:
+exit 0 when ``intact``, 4 when not) and a system-wide store alike:
+
+``record(data_dir, action, *, fields_changed=(), detail="")``
+    Append one record; return ``None``, or a warning to show when it could not
+    be written.  It never raises for I/O, lock or key problems: an audit
+    failure must not block a save, but must be visible.  Call it after every
+    Submit (``fields_changed=changed_fields(old, new)``), Reset, failed
+    unlock (a store that could not be read), mail check (detail: the result
+    in plain words) and start-again (a file set aside).
+``read(data_dir) -> AuditReport``
+    Every record, oldest first, whether the chain is intact, the first
+    ``problem`` found and ``warnings`` (such as a record cut off by a crash).
+``changed_fields(old, new)``
+    The keys of the fields that differ, in form order.
+``last_change(data_dir)``
+    The latest submit, reset or start-again: for the dialog that tells a user
+    someone else saved the settings meanwhile.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import datetime as dt
+import enum
+import getpass
+import hashlib
+import hmac
+import json
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from configurator import fsutil, keys, model
+from configurator.errors import KeyUnavailable, StoreError
+
+AUDIT_FILE_NAME = "audit.log"
+AUDIT_KEY_NAME = "audit.key"
+LOCK_FILE_NAME = "audit.lock"
+LOCK_TIMEOUT = 5.0
+RECORD_VERSION = 1
+MAX_DETAIL = 500
+_GENESIS = bytes(32)
+_NONCE_SIZE = 12
+
+
+class Action(enum.StrEnum):
+    """What happened."""
+
+    SUBMIT = "submit"
+    RESET = "reset"
+    UNLOCK_FAILED = "unlock_failed"
+    CHECK = "check"
+    START_AGAIN = "start_again"
+
+    @property
+    def label(self) -> str:
+        return {
+            "submit": "settings saved",
+            "reset": "settings reset",
+            "unlock_failed": "stored settings could not be opened",
+            "check": "mail server checked",
+            "start_again": "unreadable settings set aside",
+        }[self.value]
+
+
+# The actions that change what is stored (for ``last_change``).
+SETTINGS_CHANGES = frozenset({Action.SUBMIT, Action.RESET, Action.START_AGAIN})
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One record of the trail, as read back."""
+
+    seq: int
+    time: str
+    user: str
+    action: str
+    fields: tuple[str, ...]
+    detail: str
+    line: int
+    verified: bool
+
+    def summary(self) -> str:
+        """One line for a history list: the password only ever as "changed"."""
+        try:
+            what = Action(self.action).label
+        except ValueError:
+            what = self.action
+        text = f"{self.time}  {self.user}  {what}"
+        if self.fields:
+            labels = [
+                model.FIELDS_BY_KEY[key].label if key in model.FIELDS_BY_KEY else key
+                for key in self.fields
+            ]
+            text += ": changed " + ", ".join(labels)
+        if self.detail:
+            text += f" ({self.detail})"
+        return text
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "seq": self.seq,
+            "time": self.time,
+            "user": self.user,
+            "action": self.action,
+            "fields_changed": list(self.fields),
+            "detail": self.detail,
+            "line": self.line,
+            "verified": self.verified,
+        }
+
+
+@dataclass(frozen=True)
+class AuditReport:
+    """The whole trail and what its chain says about it."""
+
+    path: Path
+    entries: tuple[Entry, ...]
+    intact: bool
+    problem: str | None
+    warnings: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "path": str(self.path),
+            "intact": self.intact,
+            "problem": self.problem,
+            "warnings": list(self.warnings),
+            "entries": [entry.to_dict() for entry in self.entries],
+        }
+
+
+def changed_fields(old: model.Settings | None, new: model.Settings) -> tuple[str, ...]:
+    """The keys of the fields ``new`` changes, in form order (all set ones when ``old`` is None)."""
+    base = old if old is not None else model.Settings()
+    return tuple(
+        spec.key for spec in model.FIELDS if getattr(base, spec.key) != getattr(new, spec.key)
+    )
+
+
+# -- writing ----------------------------------------------------------------------
+
+
+def record(
+    data_dir: Path,
+    action: Action | str,
+    *,
+    fields_changed: Iterable[str] = (),
+    detail: str = "",
+    key_backend: str | None = None,
+) -> str | None:
+    """Append one record; return ``None``, or a warning saying why it was not recorded.
+
+    An unknown action or field key is a programming error and raises
+    ``ValueError``; nothing the disk, the lock or the keyring does raises.
+    """
+    chosen = Action(action)
+    fields = tuple(fields_changed)
+    unknown = [key for key in fields if key not in model.FIELDS_BY_KEY]
+    if unknown:
+        raise ValueError(f"unknown field key(s): {', '.join(unknown)}")
+    data_dir = Path(data_dir)
+    try:
+        with _locked(data_dir):
+            _append(data_dir, chosen, fields, detail[:MAX_DETAIL], key_backend)
+    except (OSError, StoreError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        return (
+            f"The audit trail in {data_dir} could not be updated ({reason}); "
+            f"this event ({chosen.label}) is not recorded there."
+        )
+    return None
+
+
+class _LockBusy(StoreError):
+    """Another writer held the trail's lock for longer than ``LOCK_TIMEOUT``."""
+
+
+@contextlib.contextmanager
+def _locked(data_dir: Path) -> Iterator[None]:
+    """One writer at a time; a separate lock, so recording inside a store save cannot deadlock."""
+    import filelock
+
+    fsutil.ensure_private_dir(data_dir)
+    lock = filelock.FileLock(data_dir / LOCK_FILE_NAME, timeout=LOCK_TIMEOUT, mode=0o600)
+    try:
+        lock.acquire()
+    except filelock.Timeout:
+        raise _LockBusy("another program kept it locked") from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def _append(
+    data_dir: Path, action: Action, fields: tuple[str, ...], detail: str, backend: str | None
+) -> None:
+    key = _audit_key(data_dir, backend, create=True)
+    assert key is not None
+    path = data_dir / AUDIT_FILE_NAME
+    flags = os.O_RDWR | os.O_APPEND | os.O_CREAT | getattr(os, "O_BINARY", 0)
+    fd = os.open(path, flags, fsutil.PRIVATE_FILE_MODE)
+    try:
+        existing = _read_fd(fd)
+        last, torn = _last_record(existing)
+        seq = last.seq + 1 if last is not None else 1
+        body: dict[str, object] = {
+            "v": RECORD_VERSION,
+            "seq": seq,
+            "time": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "user": _os_user(),
+            "action": action.value,
+            "fields": list(fields),
+            "detail": _seal_detail(key, seq, detail),
+            "kid": keys.key_id(key).hex(),
+        }
+        if torn:
+            body["after_torn"] = True
+        previous = bytes.fromhex(last.mac) if last is not None else _GENESIS
+        body["mac"] = _mac(key, previous, body)
+        line = _canonical(body) + b"\n"
+        if existing and not existing.endswith(b"\n"):
+            line = b"\n" + line  # close the cut-off remnant, so it stays a line of its own
+        _write_all(fd, line)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    if not existing:
+        fsutil.fsync_dir(data_dir)
+
+
+def _read_fd(fd: int) -> bytes:
+    """The whole file; with O_APPEND the writes still go to its end."""
+    os.lseek(fd, 0, os.SEEK_SET)
+    chunks = []
+    while chunk := os.read(fd, 1 << 16):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+@dataclass(frozen=True)
+class _Raw:
+    """A well-formed record as stored: ``body`` is what its MAC covers."""
+
+    seq: int
+    mac: str
+    time: str
+    user: str
+    action: str
+    fields: tuple[str, ...]
+    detail: str
+    kid: str
+    after_torn: bool
+    body: dict[str, object]
+
+
+def _last_record(blob: bytes) -> tuple[_Raw | None, bool]:
+    """The last record to chain onto, and whether something else follows it (a remnant)."""
+    lines = blob.split(b"\n")
+    torn = False
+    for raw in reversed(lines):
+        if not raw.strip():
+            continue
+        parsed = _parse(raw)
+        if parsed is not None:
+            return parsed, torn
+        torn = True
+    return None, torn
+
+
+def _os_user() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # no login name (a container, a service account without one)
+        uid = getattr(os, "getuid", None)
+        return f"uid {uid()}" if uid is not None else "unknown"
+
+
+# -- keys and seals -----------------------------------------------------------------
+
+
+def _audit_key(data_dir: Path, backend: str | None, *, create: bool) -> bytes | None:
+    """The audit key, found like the data key; created only when there certainly is none.
+
+    A locked or unreachable keyring raises ``KeyUnavailable``: making a new
+    key then would leave every earlier record unverifiable.
+    """
+    choice = keys.backend_choice(backend)
+    in_file = keys.FileKeyStore(data_dir, AUDIT_KEY_NAME)
+    in_keyring = keys.KeyringKeyStore(data_dir, entry=AUDIT_KEY_NAME)
+    places: list[keys.KeyStore] = []
+    if choice in ("auto", "file"):
+        places.append(in_file)
+    if choice == "keyring" or (choice == "auto" and keys.keyring_usable()):
+        places.append(in_keyring)
+    for place in places:
+        key = place.read()
+        if key is not None:
+            return key
+    if not create:
+        return None
+    if choice == "keyring" and not keys.keyring_usable():
+        raise KeyUnavailable(f"{keys.BACKEND_ENV}=keyring, but no usable OS keyring is available")
+    key = keys.new_key()
+    places[-1].write(key)
+    return key
+
+
+def _subkey(key: bytes, purpose: bytes) -> bytes:
+    return hmac.new(key, b"configurator audit " + purpose, hashlib.sha256).digest()
+
+
+def _canonical(fields: dict[str, object]) -> bytes:
+    return json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
+
+
+def _mac(key: bytes, previous: bytes, body: dict[str, object]) -> str:
+    """HMAC-SHA256 of the previous record's MAC and this record (all of it but its MAC)."""
+    return hmac.new(_subkey(key, b"chain"), previous + _canonical(body), hashlib.sha256).hexdigest()
+
+
+def _seal_detail(key: bytes, seq: int, detail: str) -> str:
+    if not detail:
+        return ""
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    nonce = os.urandom(_NONCE_SIZE)
+    sealed = AESGCM(_subkey(key, b"detail")).encrypt(
+        nonce, detail.encode("utf-8", "replace"), str(seq).encode()
+    )
+    return base64.b64encode(nonce + sealed).decode("ascii")
+
+
+def _open_detail(key: bytes, seq: int, sealed: str) -> str | None:
+    if not sealed:
+        return ""
+    from cryptography.exceptions import InvalidTag
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    try:
+        blob = base64.b64decode(sealed, validate=True)
+        plain = AESGCM(_subkey(key, b"detail")).decrypt(
+            blob[:_NONCE_SIZE], blob[_NONCE_SIZE:], str(seq).encode()
+        )
+        return plain.decode("utf-8")
+    except (binascii.Error, ValueError, InvalidTag):
+        return None
+
+
+# -- reading ------------------------------------------------------------------------
+
+
+def _parse(raw: bytes) -> _Raw | None:
+    """A well-formed record, or ``None`` for anything else (a remnant, an edit, junk)."""
+    try:
+        fields = json.loads(raw.decode("utf-8"))
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(fields, dict) or fields.get("v") != RECORD_VERSION:
+        return None
+    seq, mac, changed = fields.get("seq"), fields.get("mac"), fields.get("fields")
+    texts = [fields.get(name) for name in ("time", "user", "action", "detail", "kid")]
+    after_torn = fields.get("after_torn", False)
+    if (
+        not isinstance(seq, int)
+        or isinstance(seq, bool)
+        or seq < 1
+        or not isinstance(mac, str)
+        or len(mac) != 64
+        or not isinstance(changed, list)
+        or not all(isinstance(key, str) for key in changed)
+        or not isinstance(after_torn, bool)
+    ):
+        return None
+    time, user, action, detail, kid = texts
+    if not (
+        isinstance(time, str)
+        and isinstance(user, str)
+        and isinstance(action, str)
+        and isinstance(detail, str)
+        and isinstance(kid, str)
+    ):
+        return None
+    try:
+        bytes.fromhex(mac)
+    except ValueError:
+        return None
+    body = {name: value for name, value in fields.items() if name != "mac"}
+    return _Raw(seq, mac, time, user, action, tuple(changed), detail, kid, after_torn, body)
+
+
+def read(data_dir: Path, key_backend: str | None = None) -> AuditReport:
+    """Every record, oldest first, checked link by link against the audit key."""
+    path = Path(data_dir) / AUDIT_FILE_NAME
+    try:
+        blob = path.read_bytes()
+    except FileNotFoundError:
+        return AuditReport(path, (), True, None)
+    except OSError as exc:
+        return AuditReport(
+            path, (), False, f"The audit trail {path} cannot be read ({exc.strerror or exc})."
+        )
+    try:
+        key = _audit_key(Path(data_dir), key_backend, create=False)
+        key_problem = None if key is not None else "its key (audit.key) is missing"
+    except StoreError as exc:
+        key, key_problem = None, str(exc)
+    return _Verifier(path, key, key_problem).run(blob)
+
+
+class _Verifier:
+    """Walks the lines once, keeping the first problem and every warning."""
+
+    def __init__(self, path: Path, key: bytes | None, key_problem: str | None) -> None:
+        self.path = path
+        self.key = key
+        self.key_id = keys.key_id(key).hex() if key is not None else None
+        self.problem: str | None = None
+        if key_problem is not None:
+            self.problem = f"The audit trail cannot be verified: {key_problem}."
+        self.warnings: list[str] = []
+        self.entries: list[Entry] = []
+
+    def fail(self, text: str) -> None:
+        if self.problem is None:
+            self.problem = text
+
+    def run(self, blob: bytes) -> AuditReport:
+        lines = blob.split(b"\n")
+        tail = lines.pop()  # empty when the file ends with a line end, as it should
+        previous = _GENESIS
+        expected = 1
+        remnants: list[int] = []
+        foreign: list[int] = []
+        for number, raw in enumerate([*lines, tail] if tail else lines, start=1):
+            parsed = _parse(raw)
+            if parsed is None:
+                if raw.strip():
+                    remnants.append(number)
+                continue
+            if remnants:
+                self._judge_remnants(remnants, parsed)
+                remnants = []
+            verified = self._check_link(parsed, previous, expected, number, foreign)
+            self.entries.append(self._entry(parsed, number, verified))
+            previous = bytes.fromhex(parsed.mac)
+            expected = parsed.seq + 1
+        if foreign:
+            self.fail(
+                f"Records on lines {foreign[0]}-{foreign[-1]} were sealed with an audit key "
+                "that no longer exists, so they cannot be verified."
+            )
+        if remnants:
+            self.warnings.append(
+                f"The end of {self.path.name} (line {remnants[0]}) is not a complete record: "
+                "most likely the program was interrupted while writing it. The records "
+                "before it are intact."
+            )
+        return AuditReport(
+            self.path, tuple(self.entries), self.problem is None, self.problem, tuple(self.warnings)
+        )
+
+    def _judge_remnants(self, remnants: list[int], following: _Raw) -> None:
+        where = ", ".join(str(number) for number in remnants)
+        if following.after_torn:
+            self.warnings.append(
+                f"Line(s) {where} of {self.path.name} hold the remains of a record cut off "
+                "by an interruption; the next record notes it, and the trail continues intact."
+            )
+        else:
+            self.fail(
+                f"Line(s) {where} of {self.path.name} are not records of this trail: the "
+                "file has been edited."
+            )
+
+    def _check_link(
+        self, parsed: _Raw, previous: bytes, expected: int, number: int, foreign: list[int]
+    ) -> bool:
+        if self.key is None:
+            return False
+        if parsed.kid != self.key_id:
+            foreign.append(number)
+            return False
+        if not hmac.compare_digest(_mac(self.key, previous, parsed.body), parsed.mac):
+            if parsed.seq > expected:
+                gone = (
+                    f"Record {expected} is"
+                    if parsed.seq == expected + 1
+                    else f"Records {expected}-{parsed.seq - 1} are"
+                )
+                self.fail(
+                    f"{gone} missing before line {number} of {self.path.name}: "
+                    "removed from the trail."
+                )
+            else:
+                self.fail(
+                    f"Record {parsed.seq} (line {number} of {self.path.name}) does not match "
+                    "the chain: it was changed, or records around it were removed, inserted "
+                    "or reordered."
+                )
+            return False
+        return True
+
+    def _entry(self, parsed: _Raw, number: int, verified: bool) -> Entry:
+        detail: str | None = "(sealed)" if parsed.detail else ""
+        if verified and self.key is not None:
+            detail = _open_detail(self.key, parsed.seq, parsed.detail)
+            if detail is None:
+                self.fail(f"The detail of record {parsed.seq} (line {number}) cannot be opened.")
+                detail, verified = "(damaged)", False
+        return Entry(
+            seq=parsed.seq,
+            time=parsed.time,
+            user=parsed.user,
+            action=parsed.action,
+            fields=parsed.fields,
+            detail=detail or "",
+            line=number,
+            verified=verified,
+        )
+
+
+def last_change(data_dir: Path, key_backend: str | None = None) -> Entry | None:
+    """The latest record that changed the settings (submit, reset, start again)."""
+    changes = [e for e in read(data_dir, key_backend).entries if e.action in SETTINGS_CHANGES]
+    return changes[-1] if changes else None
