@@ -1,4 +1,4 @@
-"""The command line: ``show``, ``set``, ``reset``, ``test`` and ``detect`` over the window's core.
+"""The command line: ``show``, ``set``, ``reset``, ``test``, ``detect`` and ``audit``.
 
 Administrators script the configurator, or use it over SSH where there is no
 desktop, so the commands validate and store exactly as the window's Submit
@@ -10,6 +10,12 @@ Imports stay lazy: ``show`` must start quickly and must not load Qt, TLS or
 the keyring library unless the data key lives there; ``configurator.mail``
 (and with it TLS) loads only for ``test`` and ``detect``.  Without a command
 the window opens; only then is ``configurator.app`` (and with it Qt) imported.
+
+Every call that saves, resets, checks or fails to unlock the settings adds a
+record to the audit trail (``configurator.audit``), as the window does; a
+trail that cannot be written is reported as a warning and never changes the
+exit code.  Calls by an account that may only read the store add nothing: it
+may not write the trail either.
 
 ``test`` and ``detect`` run the network work on a worker thread while the
 main thread waits, so that Ctrl+C reaches the main thread at once, cancels
@@ -29,7 +35,6 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn, TypeVar
 
 from configurator import __version__, model
@@ -42,7 +47,7 @@ from configurator.errors import (
 )
 
 if TYPE_CHECKING:
-    from configurator import mail
+    from configurator import audit, mail
     from configurator.store import Store
 
 PROG = "configurator"
@@ -71,19 +76,41 @@ exit codes:
      choices, an invalid CONFIGURATOR_KEY_BACKEND; reset refused or declined
   3  no settings are stored
   4  the stored settings cannot be read: corrupt, tampered, data key missing
-     or wrong, keyring locked, newer format, or no permission to read them
+     or wrong, keyring locked, newer format, or no permission to read them;
+     audit: the audit trail is not intact (or cannot be read or verified)
   5  invalid input: one line per bad field on standard error
   6  the mail server check failed (test), or no encrypted combination
      works (detect)
   130  interrupted (Ctrl+C); a running check is cancelled cleanly
 
 environment:
-  CONFIGURATOR_DATA_DIR     the data directory, unless --data-dir is given
-                            (default: the per-user data directory)
+  CONFIGURATOR_DATA_DIR     the data directory, unless --data-dir or --system
+                            is given (default: the per-user data directory)
   CONFIGURATOR_KEY_BACKEND  where the data key lives: auto (default; the OS
                             keyring when a usable one exists, else the file
-                            settings.key beside the settings), keyring or file
+                            settings.key beside the settings), keyring or file;
+                            the system-wide store always uses the file
+  CONFIGURATOR_SYSTEM_DIR   the directory --system uses, for packagers (a
+                            distribution's own location) and tests (default:
+                            the site data directory, see below)
+
+system-wide store (--system):
+  platformdirs' site data directory: /usr/local/share/mail-server-configurator
+  on Linux, /Library/Application Support/mail-server-configurator on macOS,
+  C:\\ProgramData\\mail-server-configurator on Windows. Only root (the owner of
+  the directory) may change it; root and the members of the group of its
+  settings.key may read it; everyone else is refused, with the reason.
+  Directory 0755, settings.enc 0644 (sealed), settings.key 0640 with the
+  directory's group: to share the settings with a group, chgrp the directory
+  and settings.key to it. The data key is always in settings.key, never in a
+  keyring; the audit trail is root's alone. On Windows the folder's access
+  control lists are not managed: set them yourself.
 """
+
+SYSTEM_HELP = (
+    "use the system-wide store instead of your own (see 'system-wide store' below); "
+    "cannot be combined with --data-dir"
+)
 
 _NOTHING_CHANGED = "Nothing was changed."
 
@@ -129,6 +156,12 @@ class _HelpFormatter(argparse.HelpFormatter):
         if "\n" in text:
             return "".join(indent + line for line in text.splitlines(keepends=True))
         return super()._fill_text(text, width, indent)
+
+    def _split_lines(self, text: str, width: int) -> list[str]:
+        """Never break a path or an option name at one of its hyphens."""
+        import textwrap
+
+        return textwrap.wrap(" ".join(text.split()), width, break_on_hyphens=False)
 
 
 class _RefuseArgvSecret(argparse.Action):
@@ -215,6 +248,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     # SUPPRESS: given after the command it overrides, absent it keeps the top-level value.
     common.add_argument("--data-dir", metavar="PATH", default=argparse.SUPPRESS, help=data_dir_help)
+    common.add_argument(
+        "--system", action="store_true", default=argparse.SUPPRESS, help=SYSTEM_HELP
+    )
 
     parser = argparse.ArgumentParser(
         prog=PROG,
@@ -232,6 +268,7 @@ def build_parser() -> argparse.ArgumentParser:
         "load every icon), then quit; exit 0 when all of that worked",
     )
     parser.add_argument("--data-dir", metavar="PATH", default=None, help=data_dir_help)
+    parser.add_argument("--system", action="store_true", default=False, help=SYSTEM_HELP)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
 
     show = _subparser(
@@ -273,7 +310,32 @@ def build_parser() -> argparse.ArgumentParser:
     reset.add_argument("--yes", action="store_true", help="confirm without asking")
     _add_test_parser(commands, common)
     _add_detect_parser(commands, common)
+    _add_audit_parser(commands, common)
     return parser
+
+
+def _add_audit_parser(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+    common: argparse.ArgumentParser,
+) -> None:
+    audit = _subparser(
+        commands,
+        "audit",
+        "print the audit trail and whether it is intact",
+        "Print the audit trail of the data directory, oldest first: every save, reset, "
+        "failed unlock and mail server check, with its time, the account that did it, the "
+        "keys of the fields that changed (never their values; the password only as "
+        "'password') and a detail. Then say whether the chain of records is intact: a "
+        "record that was changed, removed, reordered or inserted is found and named. "
+        "Exit 0 when intact, 4 when not (or when it cannot be read or verified).",
+        common,
+    )
+    audit.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON object: path, intact, problem, warnings and entries (seq, time, "
+        "user, action, fields_changed, detail, line, verified)",
+    )
 
 
 def _add_test_parser(
@@ -375,6 +437,11 @@ def _run(argv: Sequence[str] | None, console: _Console) -> int:
         args = parser.parse_args(argv)
         if args.self_test and args.command is not None:
             parser.error("--self-test starts the window; it cannot be combined with a command")
+        if args.system and args.data_dir:
+            parser.error(
+                "--system and --data-dir cannot be combined: --system is the system-wide "
+                "store, --data-dir another one"
+            )
     except SystemExit as exc:  # argparse has printed --help, --version or the error
         return exc.code if isinstance(exc.code, int) else Exit.USAGE
 
@@ -385,32 +452,169 @@ def _run(argv: Sequence[str] | None, console: _Console) -> int:
     except StoreError as exc:
         console.err(f"{PROG}: error: {exc}")
         return Exit.USAGE
-    data_dir = paths.resolve_data_dir(args.data_dir)
-
-    if args.command is None:
-        return _launch_window(data_dir, self_test=args.self_test, console=console)
+    data_dir = paths.resolve_data_dir(args.data_dir, system=args.system)
 
     from configurator.store import Store
 
-    store = Store(data_dir, backend)
+    try:
+        # --system says what the store is; otherwise a system-wide store is
+        # recognised by its marker, as the window recognises it.
+        store = Store(data_dir, backend, shared=True if args.system else None)
+    except StoreError as exc:
+        console.err(f"{PROG}: error: {exc}")
+        return Exit.USAGE
+
+    if args.command is None:
+        return _launch_window(store, self_test=args.self_test, console=console)
+
+    if _writes(args):
+        # Temporary files of saves killed part-way; never for show, which must stay fast.
+        store.cleanup()
     handlers: dict[str, Callable[[argparse.Namespace, Store, _Console], int]] = {
         "show": _show,
         "set": _set,
         "reset": _reset,
         "test": _test,
         "detect": _detect,
+        "audit": _audit,
     }
     return handlers[args.command](args, store, console)
 
 
-def _launch_window(data_dir: Path, *, self_test: bool, console: _Console) -> int:
-    """Import the window only now: every other call stays free of Qt."""
+def _writes(args: argparse.Namespace) -> bool:
+    """Whether this call may write the store: ``test`` only with --to, ``detect`` with --apply."""
+    if args.command in ("set", "reset"):
+        return True
+    if args.command == "test":
+        return args.to is not None
+    if args.command == "detect":
+        return bool(args.apply)
+    return False
+
+
+def _launch_window(store: Store, *, self_test: bool, console: _Console) -> int:
+    """Import the window only now: every other call stays free of Qt.
+
+    A system-wide store is created with its permissions and marker first (when
+    this account may), so that the window, which finds it by its marker, keeps
+    it shared rather than making it private.
+    """
+    if store.shared:
+        from configurator.store import Access
+
+        if store.access() is Access.WRITE:
+            try:
+                store.ensure_directory()
+            except OSError as exc:
+                console.err(f"{PROG}: the folder {store.data_dir} cannot be created: {exc}")
+                return Exit.ERROR
     try:
         from configurator.app import run
     except ImportError as exc:  # e.g. Qt missing from a server-only installation
         console.err(f"{PROG}: the configuration window cannot start: {exc}")
         return Exit.ERROR
-    return run(data_dir, self_test=self_test)
+    return run(store.data_dir, self_test=self_test)
+
+
+# -- audit trail -----------------------------------------------------------
+
+
+def _record(
+    store: Store,
+    console: _Console,
+    action: str,
+    *,
+    fields: Sequence[str] = (),
+    detail: str = "",
+) -> None:
+    """Add one record to the audit trail; a failure to do so is a warning, never an error."""
+    from configurator import audit
+
+    warning = audit.record(
+        store.data_dir, action, fields_changed=fields, detail=detail, key_backend=store.key_backend
+    )
+    if warning is not None:
+        console.err(f"Warning: {warning}")
+
+
+def _may_write(store: Store) -> bool:
+    from configurator.store import Access
+
+    return store.access() is Access.WRITE
+
+
+# The failures to open the settings that concern their key or their seal: worth
+# recording, since trying keys or swapping files is what an intruder would do.
+_UNLOCK_FAILURES = frozenset(
+    {
+        Unreadable.KEY_MISSING,
+        Unreadable.KEY_MISMATCH,
+        Unreadable.KEY_UNAVAILABLE,
+        Unreadable.TAMPERED,
+    }
+)
+
+
+def _audit(args: argparse.Namespace, store: Store, console: _Console) -> int:
+    from configurator import audit
+
+    report = audit.read(store.data_dir, store.key_backend)
+    code = Exit.OK if report.intact else Exit.UNREADABLE
+    if args.json:
+        console.out(json.dumps(report.to_dict(), indent=2))
+        return code
+    if report.entries:
+        console.out(f"Audit trail {report.path}:")
+        console.out()
+        _print_audit_table(report.entries, console)
+        console.out()
+    elif report.intact:
+        console.out("No audit entries yet.")
+    if report.intact:
+        if report.entries:
+            count = len(report.entries)
+            console.out(f"Chain intact: {count} {'entry' if count == 1 else 'entries'}")
+    else:
+        console.out(f"Chain broken: {report.problem}")
+    for warning in report.warnings:
+        console.out(f"Warning: {warning}")
+    return code
+
+
+def _print_audit_table(entries: Sequence[audit.Entry], console: _Console) -> None:
+    header = ("Time", "User", "Action", "Fields changed", "Detail")
+    rows = [header]
+    for entry in entries:
+        detail = entry.detail if entry.verified else f"{entry.detail} [not verified]".lstrip()
+        rows.append(
+            (
+                _audit_time(entry.time),
+                entry.user,
+                entry.action,
+                ", ".join(entry.fields) or "-",
+                detail or "-",
+            )
+        )
+    cleaned = [tuple(_no_controls(cell) for cell in row) for row in rows]
+    widths = [max(len(row[column]) for row in cleaned) for column in range(len(header) - 1)]
+    for row in cleaned:
+        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
+        console.out("  ".join([*cells, row[-1]]).rstrip())
+
+
+def _audit_time(text: str) -> str:
+    """Show "2026-05-09T12:00:00+00:00" as "2026-05-09 12:00:00 UTC", anything else as it is."""
+    if len(text) == 25 and text[10] == "T" and text.endswith("+00:00"):
+        return f"{text[:10]} {text[11:19]} UTC"
+    return text
+
+
+def _no_controls(text: str) -> str:
+    """A record read from disk may hold anything: never hand control characters to a terminal."""
+    return "".join(
+        char if char.isprintable() or char == " " else char.encode("unicode_escape").decode()
+        for char in text
+    )
 
 
 # -- show ----------------------------------------------------------------
@@ -420,7 +624,7 @@ def _show(args: argparse.Namespace, store: Store, console: _Console) -> int:
     try:
         stored = store.load()
     except SettingsUnreadable as exc:
-        return _report_unreadable(exc, console)
+        return _report_unreadable(exc, store, console)
     if stored is None:
         console.err(
             f"No mail server settings are stored in {store.data_dir}. "
@@ -444,6 +648,8 @@ def _show(args: argparse.Namespace, store: Store, console: _Console) -> int:
         ("Data key", keys.store_for(stored.key_location, store.data_dir).describe()),
         ("Revision", f"{stored.revision}, saved {stored.saved_at or 'at an unknown time'}"),
     ]
+    if store.shared:
+        place.insert(1, ("Scope", store.scope()))
     width = max(len(label) for label, _ in rows + place) + 1
     for label, value in rows:
         console.out(f"{label + ':':<{width}} {value}")
@@ -486,12 +692,15 @@ def _display(spec: model.FieldSpec, value: object) -> str:
     return text if text else "(empty)"
 
 
-def _report_unreadable(exc: SettingsUnreadable, console: _Console) -> int:
+def _report_unreadable(exc: SettingsUnreadable, store: Store, console: _Console) -> int:
+    """Say why the settings cannot be used; record a failed unlock if the trail may be written."""
     console.err(f"{PROG}: the stored settings cannot be used ({exc.reason.value}).")
     console.err(exc.detail)
     console.err(exc.advice)
     if exc.reason not in (Unreadable.NO_ACCESS, Unreadable.KEY_UNAVAILABLE):
         console.err(f"To discard them and start again: {PROG} reset")
+    if exc.reason in _UNLOCK_FAILURES and _may_write(store):
+        _record(store, console, "unlock_failed", detail=exc.reason.value)
     return Exit.UNREADABLE
 
 
@@ -514,7 +723,7 @@ def _set(args: argparse.Namespace, store: Store, console: _Console) -> int:
     try:
         stored = store.load()
     except SettingsUnreadable as exc:
-        return _report_unreadable(exc, console)
+        return _report_unreadable(exc, store, console)
     try:
         store.require_writable()
     except NotWritable as exc:
@@ -540,7 +749,7 @@ def _set(args: argparse.Namespace, store: Store, console: _Console) -> int:
     try:
         saved = store.save(settings, expected_revision=stored.revision if stored else 0)
     except SettingsUnreadable as exc:
-        return _report_unreadable(exc, console)
+        return _report_unreadable(exc, store, console)
     except model.ValidationError as exc:
         return _report_invalid(exc, console)
     except ConflictError as exc:
@@ -550,6 +759,10 @@ def _set(args: argparse.Namespace, store: Store, console: _Console) -> int:
         console.err(f"{PROG}: {exc}")
         return Exit.ERROR
     console.out(f"Saved the mail server settings to {store.path} (revision {saved.revision}).")
+    from configurator import audit
+
+    old = stored.settings if stored else None
+    _record(store, console, "submit", fields=audit.changed_fields(old, settings))
     usual_port = settings.security.default_port
     if "security" in changes and "port" not in changes and settings.port != usual_port:
         # The window moves the port with the security mode; here an option not
@@ -631,6 +844,8 @@ def _reset(args: argparse.Namespace, store: Store, console: _Console) -> int:
     )
     for warning in warnings:
         console.err(f"Warning: {warning}")
+    detail = f"not everything was erased: {warnings[0]}" if warnings else ""
+    _record(store, console, "reset", detail=detail)
     return Exit.OK
 
 
@@ -709,7 +924,7 @@ def _load_configured(store: Store, console: _Console) -> tuple[int, model.Settin
     try:
         stored = store.load()
     except SettingsUnreadable as exc:
-        return _report_unreadable(exc, console), None
+        return _report_unreadable(exc, store, console), None
     if stored is None:
         console.err(
             f"No mail server settings are stored in {store.data_dir}, so there is nothing to "
@@ -723,7 +938,9 @@ def _load_configured(store: Store, console: _Console) -> tuple[int, model.Settin
 def _command(args: argparse.Namespace, *words: str) -> str:
     """A command line the user can paste, for the same data directory."""
     parts = [PROG]
-    if getattr(args, "data_dir", None):
+    if getattr(args, "system", False):
+        parts.append("--system")
+    elif getattr(args, "data_dir", None):
         parts += ["--data-dir", str(args.data_dir)]
     parts += words
     return shlex.join(parts)
@@ -874,6 +1091,8 @@ def _test(args: argparse.Namespace, store: Store, console: _Console) -> int:
             console.out("Transcript (passwords hidden):")
             console.out(result.transcript_text() or "(nothing was exchanged)")
 
+    if _may_write(store):
+        _record(store, console, "check", detail=_check_detail(result))
     if args.to and not result.cancelled:
         _remember_recipient(store, result, console, quiet=args.json)
     if result.passed:
@@ -882,6 +1101,22 @@ def _test(args: argparse.Namespace, store: Store, console: _Console) -> int:
         console.err(f"{PROG}: interrupted; the check was cancelled.")
         return Exit.INTERRUPTED
     return Exit.CHECK_FAILED
+
+
+def _check_detail(result: mail.CheckResult) -> str:
+    """The result in plain words for the audit trail, worded as the window words it.
+
+    No setting value goes there, not even the test recipient.
+    """
+    step = result.failed_step
+    if result.passed:
+        return "passed; the server accepted the test e-mail" if result.recipient else "passed"
+    summary = result.failure.summary if result.failure is not None else "unknown problem"
+    if result.cancelled:
+        return "cancelled"
+    if step is None:
+        return f"failed: {summary}"
+    return f"failed at {step.title}: {summary}"
 
 
 def _check_heading(settings: model.Settings, recipient: str | None) -> str:
@@ -983,6 +1218,7 @@ def _remember_recipient(
     except (StoreError, model.ValidationError) as exc:
         console.err(f"Note: {recipient} was not remembered as the {label}: {exc}")
         return
+    _record(store, console, "submit", fields=("test_recipient",))
     if not quiet:
         console.out(f"Remembered {recipient} as the {label}.")
 
@@ -1146,7 +1382,7 @@ def _apply_detected(
             return Exit.OK, changes
         saved = store.save(settings, expected_revision=current.revision)
     except SettingsUnreadable as exc:
-        return _report_unreadable(exc, console), None
+        return _report_unreadable(exc, store, console), None
     except model.ValidationError as exc:
         return _report_invalid(exc, console), None
     except ConflictError as exc:
@@ -1155,6 +1391,9 @@ def _apply_detected(
     except StoreError as exc:
         console.err(f"{PROG}: {exc}")
         return Exit.ERROR, None
+    from configurator import audit
+
+    _record(store, console, "submit", fields=audit.changed_fields(current.settings, settings))
     port_label = model.FIELDS_BY_KEY["port"].label
     security_label = model.FIELDS_BY_KEY["security"].label
     report(

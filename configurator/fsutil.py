@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import sys
 import tempfile
 import time
@@ -17,6 +18,9 @@ from pathlib import Path
 PRIVATE_DIR_MODE = 0o700
 PRIVATE_FILE_MODE = 0o600
 TEMP_SUFFIX = ".tmp"
+# A system-wide store ("--system") is shared read-only with a group: its
+# directory must stay 0755, so it carries this marker and is not made private.
+SHARED_MARKER = "system-store"
 
 # On Windows an antivirus scanner or the search indexer may hold the target
 # open for a moment; os.replace then fails with a sharing violation.
@@ -31,12 +35,36 @@ def ensure_private_dir(path: Path) -> None:
         path.mkdir(mode=PRIVATE_DIR_MODE, parents=True, exist_ok=True)
     if os.name == "posix":
         info = path.stat()
-        if info.st_uid == os.geteuid() and info.st_mode & 0o077:
+        if info.st_uid == os.geteuid() and info.st_mode & 0o077 and not is_shared_dir(path):
             path.chmod(PRIVATE_DIR_MODE)
 
 
-def atomic_write(path: Path, data: bytes) -> None:
-    """Replace ``path`` with ``data`` so that readers see the old or the new bytes."""
+def is_shared_dir(path: Path) -> bool:
+    """True for the directory of a system-wide store: it holds ``SHARED_MARKER``.
+
+    The marker counts only as a regular file of the directory's owner that no
+    one else may change, so no other account can declare a store shared.
+    """
+    try:
+        marker = os.lstat(path / SHARED_MARKER)
+        directory = os.stat(path)
+    except OSError:
+        return False
+    return (
+        stat.S_ISREG(marker.st_mode)
+        and marker.st_uid == directory.st_uid
+        and not marker.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+    )
+
+
+def atomic_write(
+    path: Path, data: bytes, *, mode: int = PRIVATE_FILE_MODE, group: int | None = None
+) -> None:
+    """Replace ``path`` with ``data`` so that readers see the old or the new bytes.
+
+    ``mode`` and ``group`` (POSIX) are set on the temporary file before the
+    rename, so the file never appears with other permissions.
+    """
     fd, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
     temp = Path(temp_name)
     try:
@@ -45,7 +73,9 @@ def atomic_write(path: Path, data: bytes) -> None:
             handle.flush()
             os.fsync(handle.fileno())
         if os.name == "posix":
-            temp.chmod(PRIVATE_FILE_MODE)
+            if group is not None:
+                os.chown(temp, -1, group)
+            temp.chmod(mode)
         _replace(temp, path)
     except BaseException:
         with contextlib.suppress(OSError):

@@ -27,6 +27,8 @@ from configurator import fsutil
 from configurator.errors import KeyUnavailable, StoreError
 
 KEY_FILE_NAME = "settings.key"
+# The key of a system-wide store: its owner writes it, its group may read it.
+SHARED_KEY_MODE = 0o640
 KEY_SIZE = 32
 KEYRING_SERVICE = "mail-server-configurator"
 BACKEND_ENV = "CONFIGURATOR_KEY_BACKEND"
@@ -91,12 +93,18 @@ class FileKeyStore(KeyStore):
       using it would hide that.  A reader of a store that its manager shares
       read-only ("root scope") is let through: the modes are the manager's
       decision, and the reader could not change them.
+
+    ``shared`` is for the key of a system-wide store, which its manager
+    deliberately shares with the directory's group (``SHARED_KEY_MODE``,
+    0640): there only a key that every user may read is refused.  It is a
+    property of the store, never inferred from the file's own modes.
     """
 
     location = KeyLocation.FILE
 
-    def __init__(self, data_dir: Path, name: str = KEY_FILE_NAME) -> None:
+    def __init__(self, data_dir: Path, name: str = KEY_FILE_NAME, *, shared: bool = False) -> None:
         self.path = data_dir / name
+        self.shared = shared
 
     def read(self) -> bytes | None:
         try:
@@ -127,25 +135,33 @@ class FileKeyStore(KeyStore):
         return key
 
     def _refuse_if_exposed(self, info: os.stat_result) -> None:
+        readable_by_others = stat.S_IROTH if self.shared else stat.S_IRGRP | stat.S_IROTH
         if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
             exposure = "other users may change it"
         elif (
-            info.st_mode & (stat.S_IRGRP | stat.S_IROTH)
+            info.st_mode & readable_by_others
             and info.st_uid == os.geteuid()
             and os.access(self.path.parent, os.W_OK)
         ):
-            exposure = "other users may read it"
+            exposure = "every user may read it" if self.shared else "other users may read it"
         else:
             return
+        fix = f"chmod {'640' if self.shared else '600'} {shlex.quote(str(self.path))}"
+        advice = "Limit it to its group with" if self.shared else "Make it private with"
         raise KeyUnavailable(
             f"The key file {self.path} is not used because {exposure} (permissions "
-            f"{stat.filemode(info.st_mode)}). Make it private with: "
-            f"chmod 600 {shlex.quote(str(self.path))}"
+            f"{stat.filemode(info.st_mode)}). {advice}: {fix}"
         )
 
     def write(self, key: bytes) -> None:
+        content = _KEY_FILE_PREFIX + base64.b64encode(key) + b"\n"
+        if self.shared:
+            # The directory's group is the group that may read the settings.
+            group = self.path.parent.stat().st_gid if os.name == "posix" else None
+            fsutil.atomic_write(self.path, content, mode=SHARED_KEY_MODE, group=group)
+            return
         fsutil.ensure_private_dir(self.path.parent)
-        fsutil.atomic_write(self.path, _KEY_FILE_PREFIX + base64.b64encode(key) + b"\n")
+        fsutil.atomic_write(self.path, content)
 
     def destroy(self) -> None:
         fsutil.shred(self.path, header=_ERASED_PREFIX)
@@ -244,20 +260,22 @@ def backend_choice(value: str | None = None) -> str:
     return choice
 
 
-def store_for(location: KeyLocation, data_dir: Path) -> KeyStore:
+def store_for(location: KeyLocation, data_dir: Path, *, shared: bool = False) -> KeyStore:
     if location is KeyLocation.KEYRING:
         return KeyringKeyStore(data_dir)
-    return FileKeyStore(data_dir)
+    return FileKeyStore(data_dir, shared=shared)
 
 
-def store_for_new_key(data_dir: Path, choice: str) -> KeyStore:
+def store_for_new_key(data_dir: Path, choice: str, *, shared: bool = False) -> KeyStore:
     """Where a new settings file's key should live, following ``choice``.
 
     ``auto`` keeps using an existing key file (a first save may have been
-    interrupted after writing it), else prefers a usable OS keyring.
+    interrupted after writing it), else prefers a usable OS keyring.  A
+    shared (system-wide) store always uses the key file: a keyring belongs
+    to one account, and the store's group must be able to read the key.
     """
-    if choice == "file":
-        return FileKeyStore(data_dir)
+    if choice == "file" or shared:
+        return FileKeyStore(data_dir, shared=shared)
     if choice == "keyring":
         if not keyring_usable():
             raise KeyUnavailable(

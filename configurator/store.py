@@ -15,6 +15,13 @@ The payload is JSON: ``{"schema": 1, "revision": n, "saved_at": "...",
 "settings": {...}}``.  A file that cannot be used raises
 ``SettingsUnreadable`` and is never modified; only an explicit
 ``set_aside()`` (moves it within the data directory) or ``reset()`` touches it.
+
+A *shared* store is the system-wide one (``configurator --system``): its
+manager (root, or the account that owns the directory) writes it, and the
+directory's group may read it.  Directory 0755 with the marker
+``fsutil.SHARED_MARKER``, ``settings.enc`` 0644 (it is sealed), ``settings.key``
+0640 with the directory's group; everyone else is refused with the reason.
+The per-user store stays private: directory 0700, files 0600.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ import datetime as dt
 import enum
 import json
 import os
+import stat
 import struct
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -42,6 +50,13 @@ from configurator.errors import (
 SETTINGS_FILE_NAME = "settings.enc"
 LOCK_FILE_NAME = "settings.lock"
 LOCK_TIMEOUT = 10.0
+SHARED_DIR_MODE = 0o755
+SHARED_FILE_MODE = 0o644
+_SHARED_MARKER_TEXT = (
+    b"This folder is the system-wide store of the Mail Server Configurator "
+    b"(configurator --system).\nOnly its owner (root) may change it; members of the group "
+    b"of settings.key may read the settings.\n"
+)
 MAGIC = b"MSCSET"
 FORMAT_VERSION = 1
 SCHEMA_VERSION = 1
@@ -69,12 +84,27 @@ class Stored:
 
 
 class Store:
-    """The settings store in one data directory."""
+    """The settings store in one data directory.
 
-    def __init__(self, data_dir: Path, key_backend: str | None = None) -> None:
+    ``shared``: True for the system-wide store, False for a private one,
+    ``None`` (the default) to recognise a system-wide store by its marker,
+    so that every front end given its directory treats it alike.
+    """
+
+    def __init__(
+        self, data_dir: Path, key_backend: str | None = None, *, shared: bool | None = None
+    ) -> None:
         self.data_dir = Path(data_dir)
         self.path = self.data_dir / SETTINGS_FILE_NAME
-        self.key_backend = keys.backend_choice(key_backend)
+        self.shared = fsutil.is_shared_dir(self.data_dir) if shared is None else shared
+        choice = keys.backend_choice(key_backend)
+        if self.shared and choice == "keyring":
+            raise StoreError(
+                f"The system-wide store in {self.data_dir} keeps its data key in the file "
+                f"{keys.KEY_FILE_NAME}, readable by its group; {keys.BACKEND_ENV}=keyring "
+                "cannot be used with it."
+            )
+        self.key_backend = "file" if self.shared else choice
 
     # -- reading ---------------------------------------------------------
 
@@ -98,6 +128,8 @@ class Store:
                 "Move it out of the way, then start again.",
             ) from None
         except OSError as exc:
+            if self.shared and isinstance(exc, PermissionError):
+                raise self._shared_refusal() from None
             raise self._unreadable(
                 Unreadable.NO_ACCESS,
                 f"The settings file {self.path} cannot be read ({exc.strerror or exc}).",
@@ -105,6 +137,47 @@ class Store:
                 "or use your own store with --data-dir.",
             ) from None
         return self._open(blob)
+
+    def _shared_refusal(self) -> SettingsUnreadable:
+        return self._unreadable(
+            Unreadable.NO_ACCESS,
+            f"You may not read the system-wide settings in {self.data_dir}: "
+            f"{self.readers()} may read them.",
+            f"Ask an administrator to add this account to group '{self.reader_group()}' "
+            "(it takes effect at the next login), or use your own store with --data-dir.",
+        )
+
+    def scope(self) -> str:
+        """Who may do what here, in words, for ``show`` and the status bar."""
+        if not self.shared:
+            return "private to its owner"
+        manager = self.manager()
+        return (
+            f"system-wide: readable by {manager} and group '{self.reader_group()}', "
+            f"changeable only by {manager}"
+        )
+
+    def readers(self) -> str:
+        """Who may read a shared store, in words: "only root and members of group 'adm'"."""
+        return f"only {self.manager()} and members of group '{self.reader_group()}'"
+
+    def manager(self) -> str:
+        """The account that may change the store: its directory's owner (root when missing)."""
+        try:
+            uid = self.data_dir.stat().st_uid
+        except OSError:
+            return "root"
+        return _account_name(uid)
+
+    def reader_group(self) -> str:
+        """The group that may read the key (the directory's group before there is a key)."""
+        for candidate in (self.data_dir / keys.KEY_FILE_NAME, self.data_dir):
+            try:
+                gid = candidate.stat().st_gid
+            except OSError:
+                continue
+            return _group_name(gid)
+        return "root"
 
     def _open(self, blob: bytes) -> Stored:
         if len(blob) < HEADER_SIZE + _TAG_SIZE:
@@ -157,6 +230,13 @@ class Store:
 
     def _key_for_existing(self, location: keys.KeyLocation) -> bytes:
         choice = self.key_backend
+        if self.shared and location is keys.KeyLocation.KEYRING:
+            raise self._unreadable(
+                Unreadable.KEY_UNAVAILABLE,
+                f"The system-wide settings file {self.path} is sealed with a key in the OS "
+                "keyring of the account that saved it, where its readers cannot reach it.",
+                f"Reset the store and save the settings again with {_SYSTEM_OPTION}.",
+            )
         if choice != "auto" and choice != location.name.lower():
             raise self._unreadable(
                 Unreadable.KEY_UNAVAILABLE,
@@ -164,7 +244,14 @@ class Store:
                 f"{location.description}, but {keys.BACKEND_ENV}={choice}.",
                 f"Set {keys.BACKEND_ENV}=auto (or {location.name.lower()}) and try again.",
             )
-        key_store = keys.store_for(location, self.data_dir)
+        key_store = keys.store_for(location, self.data_dir, shared=self.shared)
+        if (
+            self.shared
+            and isinstance(key_store, keys.FileKeyStore)
+            and key_store.path.exists()
+            and not os.access(key_store.path, os.R_OK)
+        ):
+            raise self._shared_refusal()
         try:
             key = key_store.read()
         except KeyUnavailable as exc:
@@ -246,12 +333,20 @@ class Store:
         return Access.READ
 
     def require_writable(self) -> None:
-        if self.access() is not Access.WRITE:
+        if self.access() is Access.WRITE:
+            return
+        if self.shared:
             raise NotWritable(
                 self.data_dir,
-                f"You may not change the settings in {self.data_dir}: this account has no "
-                "write permission there. Ask the administrator who manages it, or run as them.",
+                f"You may not change the system-wide settings in {self.data_dir}: only "
+                f"administrators can change them ({self.manager()}). Run the "
+                "command as root, for instance with sudo.",
             )
+        raise NotWritable(
+            self.data_dir,
+            f"You may not change the settings in {self.data_dir}: this account has no "
+            "write permission there. Ask the administrator who manages it, or run as them.",
+        )
 
     # -- writing ---------------------------------------------------------
 
@@ -268,13 +363,35 @@ class Store:
             raise model.ValidationError(errors)
         self.require_writable()
         try:
-            fsutil.ensure_private_dir(self.data_dir)
+            self.ensure_directory()
         except OSError as exc:
             raise NotWritable(
                 self.data_dir, f"The folder {self.data_dir} cannot be created: {exc.strerror}."
             ) from None
         with self._lock():
             return self._save_locked(settings, expected_revision)
+
+    def ensure_directory(self) -> None:
+        """Create the data directory with the permissions this kind of store needs.
+
+        A shared store's directory is 0755 (never writable by others) and
+        carries the marker that tells every front end it is shared.
+        """
+        if not self.shared:
+            fsutil.ensure_private_dir(self.data_dir)
+            return
+        if not self.data_dir.is_dir():
+            self.data_dir.mkdir(mode=SHARED_DIR_MODE, parents=True, exist_ok=True)
+            if os.name == "posix":
+                self.data_dir.chmod(SHARED_DIR_MODE)  # mkdir's mode is cut by the umask
+        if os.name == "posix":
+            info = self.data_dir.stat()
+            if info.st_uid == os.geteuid() and info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+                self.data_dir.chmod(stat.S_IMODE(info.st_mode) & ~(stat.S_IWGRP | stat.S_IWOTH))
+        if not fsutil.is_shared_dir(self.data_dir):
+            fsutil.atomic_write(
+                self.data_dir / fsutil.SHARED_MARKER, _SHARED_MARKER_TEXT, mode=SHARED_FILE_MODE
+            )
 
     def _save_locked(self, settings: model.Settings, expected_revision: int | None) -> Stored:
         fsutil.remove_stale_temp_files(self.data_dir, SETTINGS_FILE_NAME)
@@ -283,14 +400,14 @@ class Store:
         if expected_revision is not None and expected_revision != found:
             raise ConflictError(expected_revision, found)
         if current is not None:
-            key_store = keys.store_for(current.key_location, self.data_dir)
+            key_store = keys.store_for(current.key_location, self.data_dir, shared=self.shared)
             key = key_store.read()
             assert key is not None  # load() succeeded with this very key
         else:
             # A new settings file always gets a new key, replacing any key left
             # behind (by an interrupted first save, or a Reset that could not
             # reach the keyring), so that no older copy shares it.
-            key_store = keys.store_for_new_key(self.data_dir, self.key_backend)
+            key_store = keys.store_for_new_key(self.data_dir, self.key_backend, shared=self.shared)
             key = keys.new_key()
             try:
                 key_store.write(key)
@@ -314,7 +431,11 @@ class Store:
         }
         plaintext = json.dumps(payload, ensure_ascii=False, sort_keys=True).encode("utf-8")
         try:
-            fsutil.atomic_write(self.path, seal(key, key_store.location, plaintext))
+            fsutil.atomic_write(
+                self.path,
+                seal(key, key_store.location, plaintext),
+                mode=SHARED_FILE_MODE if self.shared else fsutil.PRIVATE_FILE_MODE,
+            )
         except OSError as exc:
             raise StoreError(self._write_failure(exc, stored.revision)) from None
         return stored
@@ -369,10 +490,10 @@ class Store:
         program is saving right now, or this user may not write here, nothing
         is removed.
         """
-        import filelock
-
         if self.access() is not Access.WRITE or not self.data_dir.is_dir():
             return []
+        import filelock
+
         lock = filelock.FileLock(self.data_dir / LOCK_FILE_NAME, timeout=0, mode=0o600)
         try:
             lock.acquire()
@@ -380,7 +501,7 @@ class Store:
             return []
         try:
             removed: list[Path] = []
-            for name in (SETTINGS_FILE_NAME, keys.KEY_FILE_NAME):
+            for name in (SETTINGS_FILE_NAME, keys.KEY_FILE_NAME, fsutil.SHARED_MARKER):
                 removed += fsutil.remove_stale_temp_files(self.data_dir, name, older_than=0)
             return removed
         finally:
@@ -443,7 +564,10 @@ class Store:
     def _reset_locked(self) -> list[str]:
         warnings: list[str] = []
         sealed_with = self._sealed_location()
-        for key_store in (keys.FileKeyStore(self.data_dir), keys.KeyringKeyStore(self.data_dir)):
+        for key_store in (
+            keys.FileKeyStore(self.data_dir, shared=self.shared),
+            keys.KeyringKeyStore(self.data_dir),
+        ):
             if key_store.location is keys.KeyLocation.KEYRING and not keys.keyring_usable():
                 # Skipping is harmless only if the file's key was never there.
                 if sealed_with is keys.KeyLocation.KEYRING:
@@ -491,6 +615,27 @@ class Store:
     def describe(self) -> str:
         """Where the settings live, for the status bar and ``show``."""
         return str(self.path)
+
+
+_SYSTEM_OPTION = "--system"
+
+
+def _account_name(uid: int) -> str:
+    try:
+        import pwd
+
+        return pwd.getpwuid(uid).pw_name
+    except (ImportError, KeyError):  # no pwd on Windows; an id without a name
+        return f"uid {uid}"
+
+
+def _group_name(gid: int) -> str:
+    try:
+        import grp
+
+        return grp.getgrgid(gid).gr_name
+    except (ImportError, KeyError):
+        return str(gid)
 
 
 def _decrypt(key: bytes, header: bytes, sealed: bytes) -> bytes | None:
