@@ -996,34 +996,6 @@ def test_a_refused_save_shows_why_and_changes_nothing(
     assert (data_dir / "settings.enc").read_bytes() == before
 
 
-def test_a_save_that_conflicts_offers_to_reload(
-    qtbot: QtBot, open_window: OpenWindow, data_dir: Path
-) -> None:
-    save_stored(data_dir)
-    window = open_window()
-    window.edit()
-    type_into(qtbot, line(window, "server"), "mine.example.com")
-    elsewhere = Store(data_dir)
-    current = elsewhere.load()
-    assert current is not None
-    theirs = model.build({"server": "theirs.example.com"}, current.settings)
-    elsewhere.save(theirs, expected_revision=current.revision)
-
-    qtbot.mouseClick(window.submit_button, Qt.MouseButton.LeftButton)
-
-    box = message_box(window, "settingsConflict")
-    assert "changed elsewhere" in box.text()
-    assert box.defaultButton() is box.button(QMessageBox.StandardButton.Cancel)
-    assert stored_settings(data_dir).server == "theirs.example.com"
-    answer(qtbot, window, "settingsConflict", QMessageBox.StandardButton.Reset)
-
-    assert window.mode is Mode.READ_ONLY
-    assert line(window, "server").text() == "theirs.example.com"
-    loaded = Store(data_dir).load()
-    assert loaded is not None
-    assert loaded.revision == 2
-
-
 @pytest.mark.usefixtures("restore_permissions")
 def test_a_reader_of_an_empty_store_is_told_nothing_can_be_created(
     open_window: OpenWindow, data_dir: Path, monkeypatch: pytest.MonkeyPatch

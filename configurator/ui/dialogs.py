@@ -109,21 +109,6 @@ def start_again_confirmation(parent: QWidget, settings_path: Path) -> QMessageBo
     )
 
 
-def conflict(parent: QWidget) -> QMessageBox:
-    return _box(
-        parent,
-        "settingsConflict",
-        icon=QMessageBox.Icon.Warning,
-        title="Settings Changed Elsewhere",
-        text="The settings were changed elsewhere since this window loaded them.",
-        informative="Nothing was saved. Reload to see the current settings (your edits here are "
-        "discarded), or keep editing and copy what you need first.",
-        buttons={Button.Reset: "&Reload", Button.Cancel: "&Keep Editing"},
-        default=Button.Cancel,
-        escape=Button.Cancel,
-    )
-
-
 def error(parent: QWidget, name: str, title: str, text: str, informative: str = "") -> QMessageBox:
     """An error message with a single OK button, opened right away."""
     box = _box(

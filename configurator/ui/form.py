@@ -360,6 +360,29 @@ class SettingsForm(QWidget):
                 changes[spec.key] = editor.text()
         return changes
 
+    def restore(self, values: dict[str, object]) -> None:
+        """Put back input taken with ``values()`` (the password as typed, never a mask).
+
+        Used when the window changes mode under the user's edits (after a
+        conflict) and must give them back unchanged.
+        """
+        self._loading = True
+        try:
+            for key, value in values.items():
+                editor = self._editors[key]
+                if isinstance(editor, QComboBox):
+                    editor.setCurrentIndex(editor.findData(value))
+                elif isinstance(editor, QSpinBox) and isinstance(value, int):
+                    editor.setValue(value)
+                elif isinstance(editor, QDoubleSpinBox) and isinstance(value, int | float):
+                    editor.setValue(float(value))
+                elif isinstance(editor, QLineEdit) and isinstance(value, str):
+                    editor.setText(value)
+            self._password_masked = False
+        finally:
+            self._loading = False
+        self._refresh()
+
     def set_value(self, key: str, text: str) -> None:
         """Fill text field ``key`` on the user's behalf (from the server check), as an edit."""
         if model.FIELDS_BY_KEY[key].secret:

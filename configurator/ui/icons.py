@@ -139,3 +139,27 @@ def _draw_outcome(outcome: str, size: int) -> QPixmap:
     finally:
         painter.end()
     return pixmap
+
+
+def history_icon(color: QColor) -> QIcon:
+    """A clock face for the History action, drawn in ``color`` (the toolbar's text colour)."""
+    drawn = QIcon()
+    for size in (16, 20, 24, 32, 48):
+        pixmap = QPixmap(size, size)
+        pixmap.fill(Qt.GlobalColor.transparent)
+        painter = QPainter(pixmap)
+        try:
+            painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+            unit = size / 16.0
+            pen = QPen(color, 1.4 * unit)
+            pen.setCapStyle(Qt.PenCapStyle.RoundCap)
+            painter.setPen(pen)
+            painter.setBrush(Qt.BrushStyle.NoBrush)
+            painter.drawEllipse(QRectF(1.7 * unit, 1.7 * unit, 12.6 * unit, 12.6 * unit))
+            middle = QPointF(8 * unit, 8 * unit)
+            painter.drawLine(middle, QPointF(8 * unit, 4.3 * unit))
+            painter.drawLine(middle, QPointF(10.8 * unit, 9.7 * unit))
+        finally:
+            painter.end()
+        drawn.addPixmap(pixmap)
+    return drawn

@@ -5,6 +5,12 @@ It stays thin on purpose.  What a setting may be is the model's business
 ``set_aside``); what the user can do in each mode is the table in ``modes``.
 The window connects them and shows the outcome.
 
+Every change and check made here is appended to the audit trail
+(``audit.record``), which the History view shows.  The window watches the
+data directory: what another window or the command line saves is shown at
+once in Read-only mode, announced in Edit mode, and a Submit that finds the
+settings changed meanwhile opens the conflict dialog instead of writing.
+
 The server check and Detect Settings run in their own modeless views
 (``check_dialog``, ``detect``) on workers; the window decides what they test
 (the stored settings, or the form's unsaved values) and where their findings
@@ -17,9 +23,10 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+from functools import partial
 from typing import TYPE_CHECKING, Literal
 
-from PySide6.QtCore import QEvent, QSize, Qt
+from PySide6.QtCore import QEvent, QSize, Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QColor, QKeySequence, QPalette, QResizeEvent
 from PySide6.QtWidgets import (
     QAbstractButton,
@@ -36,17 +43,21 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from configurator import keys, model, resources
-from configurator.errors import ConflictError, SettingsUnreadable, StoreError
-from configurator.store import Access, Store, Stored
+from configurator import audit, keys, model, resources
+from configurator.errors import ConflictError, SettingsUnreadable, StoreError, Unreadable
+from configurator.store import SETTINGS_FILE_NAME, Access, Store, Stored
 from configurator.ui import dialogs, icons
 from configurator.ui.banner import Action, Banner, Kind
 from configurator.ui.form import SettingsForm
 from configurator.ui.modes import Button, Mode, ModeMachine, Source
+from configurator.ui.watcher import SettingsWatcher
 
 if TYPE_CHECKING:
+    from configurator.mail import CheckResult
     from configurator.ui.check_dialog import CheckDialog, CheckRun
+    from configurator.ui.conflict_dialog import ConflictDialog
     from configurator.ui.detect import DetectChoice, DetectDialog, DetectRequest
+    from configurator.ui.history import HistoryDialog
 
 TEST_TOOLTIPS: dict[Source, str] = {
     Source.STORED: "Check the stored settings against the server, step by step (Ctrl+T).",
@@ -56,6 +67,16 @@ NO_TEST = "Nothing to test: no settings are stored."
 TESTING_FORM = "the values in the form (not saved)"
 TESTING_STORED = "the stored settings"
 TITLE = "Mail Server Configurator"
+CHANGED_ELSEWHERE = "The stored settings were changed elsewhere; Submit will ask what to keep."
+RELOADED = "Settings were changed elsewhere and reloaded."
+
+#: Why stored settings could not be opened, for the audit trail: only key problems
+#: are failed unlocks (a damaged file is not an attempt to get in).
+UNLOCK_FAILURES: dict[Unreadable, str] = {
+    Unreadable.KEY_MISSING: "the data key is missing",
+    Unreadable.KEY_UNAVAILABLE: "the data key could not be read (keyring locked or unreachable)",
+    Unreadable.KEY_MISMATCH: "the data key does not match the settings file",
+}
 
 
 class MainWindow(QMainWindow):
@@ -78,6 +99,10 @@ class MainWindow(QMainWindow):
         self.generation = 0
         self.check_dialog: CheckDialog | None = None
         self.detect_dialog: DetectDialog | None = None
+        self.history_dialog: HistoryDialog | None = None
+        self.conflict_dialog: ConflictDialog | None = None
+        # True while the banner says the stored settings changed under an edit.
+        self._changed_elsewhere = False
 
         self.form = SettingsForm()
         self.form.edited.connect(self._form_edited)
@@ -85,7 +110,18 @@ class MainWindow(QMainWindow):
         self._build_actions()
         self._build_layout()
         self.machine = ModeMachine(self._enter)
+        # Temporary files of saves killed part-way; the store leaves it alone
+        # when this account may not write or another program is saving.
+        removed = self.store.cleanup()
+        self.watcher = SettingsWatcher(
+            self.store.data_dir, (SETTINGS_FILE_NAME, keys.KEY_FILE_NAME), self
+        )
+        self.watcher.changed.connect(self._disk_changed)
         self.reload()
+        if removed:
+            files = "1 temporary file" if len(removed) == 1 else f"{len(removed)} temporary files"
+            self.statusBar().showMessage(f"Removed {files} left by an interrupted save.", 8000)
+        self._update_last_change()
 
     # -- building --------------------------------------------------------
 
@@ -119,6 +155,16 @@ class MainWindow(QMainWindow):
         toolbar.setIconSize(QSize(20, 20))
         toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         toolbar.addAction(self.edit_action)
+
+        text_color = self.palette().color(QPalette.ColorRole.WindowText)
+        self.history_action = QAction(icons.history_icon(text_color), "&History", self)
+        self.history_action.setObjectName("historyAction")
+        self.history_action.setShortcut(QKeySequence("Ctrl+H"))
+        self.history_action.setToolTip(
+            "Who saved, reset or checked these settings, and when (Ctrl+H)."
+        )
+        self.history_action.triggered.connect(self.show_history)
+        toolbar.addAction(self.history_action)
         self.addToolBar(toolbar)
         self.toolbar = toolbar
 
@@ -189,6 +235,14 @@ class MainWindow(QMainWindow):
         titles.setSpacing(2)
         titles.addWidget(heading)
         titles.addWidget(subheading)
+        # Who changed the settings last, from the audit trail; under the title
+        # rather than in the status bar, which the settings' location fills.
+        self.last_change_label = QLabel()
+        self.last_change_label.setObjectName("lastChange")
+        self.last_change_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.last_change_label.setPalette(palette)
+        self.last_change_label.hide()
+        titles.addWidget(self.last_change_label)
         header = QHBoxLayout()
         header.addLayout(titles, 1)
         header.addWidget(self.mode_label, 0, Qt.AlignmentFlag.AlignTop)
@@ -220,6 +274,11 @@ class MainWindow(QMainWindow):
         self.location_label.setObjectName("storeLocation")
         self.location_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.statusBar().addWidget(self.location_label, 1)
+        # Reading the trail waits for the event loop, so that it never delays a mode change.
+        self._last_change_timer = QTimer(self)
+        self._last_change_timer.setSingleShot(True)
+        self._last_change_timer.setInterval(0)
+        self._last_change_timer.timeout.connect(self._show_last_change)
 
         order = [*self.form.focus_order(), self.test_button, self.reset_button]
         order += [self.cancel_button, self.submit_button]
@@ -286,6 +345,10 @@ class MainWindow(QMainWindow):
         except SettingsUnreadable as exc:
             self.unreadable = exc
             self.machine.go(Mode.UNREADABLE)
+            if exc.reason in UNLOCK_FAILURES:
+                warning = self._record(audit.Action.UNLOCK_FAILED, UNLOCK_FAILURES[exc.reason])
+                if warning is not None:
+                    self.statusBar().showMessage(warning)
             return
         if self.stored is None and self.writable:
             self.machine.go(Mode.WRITE)
@@ -309,6 +372,7 @@ class MainWindow(QMainWindow):
             self.form.blank()
         if mode is not Mode.EDIT:
             self._snapshot = None
+        self._changed_elsewhere = False
         self.form.set_editable(view.form_editable)
         self.form.setEnabled(view.form_enabled)
         for name, button in self._mode_buttons.items():
@@ -478,14 +542,21 @@ class MainWindow(QMainWindow):
             fields = "1 field needs" if count == 1 else f"{count} fields need"
             self.statusBar().showMessage(f"Not saved: {fields} attention.", 8000)
             return False
-        expected = self.stored.revision if self.stored is not None else 0
+        return self._save(settings, self.stored)
+
+    def _save(self, settings: model.Settings, base: Stored | None, *, over: bool = False) -> bool:
+        """Store ``settings`` if the store still holds ``base``; record it; enter Read-only.
+
+        ``over``: the user chose to replace settings saved elsewhere (Keep Mine).
+        """
+        expected = base.revision if base is not None else 0
         try:
             saved = self.store.save(settings, expected_revision=expected)
         except model.ValidationError as exc:
             self.form.set_errors(exc)
             return False
         except ConflictError:
-            dialogs.ask(dialogs.conflict(self), self._answer_conflict)
+            self._open_conflict(settings)
             return False
         except SettingsUnreadable as exc:
             dialogs.error(self, "saveFailed", "Not Saved", exc.detail, exc.advice)
@@ -495,14 +566,195 @@ class MainWindow(QMainWindow):
                 self, "saveFailed", "Not Saved", str(exc), "The stored settings are unchanged."
             )
             return False
+        detail = f"revision {saved.revision}"
+        if over:
+            detail += f", replacing revision {expected} saved elsewhere"
+        warning = self._record(
+            audit.Action.SUBMIT,
+            detail,
+            audit.changed_fields(base.settings if base is not None else None, saved.settings),
+        )
         self.stored = saved
         self.machine.go(Mode.READ_ONLY)
-        self.statusBar().showMessage(f"Settings saved (revision {saved.revision}).", 8000)
+        self._say(f"Settings saved (revision {saved.revision}).", warning)
         return True
 
-    def _answer_conflict(self, answer: dialogs.Button) -> None:
-        if answer == dialogs.Button.Reset:
+    # -- concurrent changes ------------------------------------------------------
+
+    def _open_conflict(self, mine: model.Settings) -> None:
+        """Show what changed elsewhere beside the form's values, and ask what to keep."""
+        from configurator.ui.conflict_dialog import ConflictDialog
+
+        try:
+            theirs = self.store.load()
+        except SettingsUnreadable as exc:
+            dialogs.error(
+                self,
+                "saveFailed",
+                "Not Saved",
+                "The settings were changed elsewhere, and what is stored now cannot be read. "
+                + exc.detail,
+                exc.advice,
+            )
+            return
+        values = self.form.values()
+        dialog = ConflictDialog(
+            self,
+            base=self.stored.settings if self.stored is not None else None,
+            mine=mine,
+            password_typed=bool(values.get("password")),
+            theirs=theirs,
+            last=audit.last_change(self.store.data_dir, self.store.key_backend),
+        )
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.finished.connect(partial(self._answer_conflict, dialog))
+        self.conflict_dialog = dialog
+        dialog.open()
+
+    def _answer_conflict(self, dialog: ConflictDialog, _result: int) -> None:
+        from configurator.ui.conflict_dialog import Choice
+
+        self.conflict_dialog = None
+        if self.mode not in (Mode.WRITE, Mode.EDIT):
+            return
+        theirs = dialog.theirs
+        if dialog.choice is Choice.KEEP_MINE:
+            self._keep_mine(theirs)
+        elif dialog.choice is Choice.TAKE_THEIRS:
             self.reload()
+            self.statusBar().showMessage(
+                "Your changes were discarded; the settings stored now are shown.", 8000
+            )
+        else:
+            self._rebase(theirs)
+            now = f"revision {theirs.revision}" if theirs is not None else "nothing is stored"
+            self.statusBar().showMessage(
+                f"Your edits are kept; Submit now saves them over the stored settings ({now}).",
+                8000,
+            )
+
+    def _keep_mine(self, theirs: Stored | None) -> None:
+        """Save the form over ``theirs``; an empty password keeps *their* password."""
+        try:
+            settings = model.build(self.form.values(), theirs.settings if theirs else None)
+        except model.ValidationError as exc:
+            # Only the password can fail here (nothing stored now to keep it from).
+            self._rebase(theirs)
+            self.form.set_errors(exc)
+            self.statusBar().showMessage("Not saved: enter the password.", 8000)
+            return
+        self._save(settings, theirs, over=True)
+
+    def _rebase(self, theirs: Stored | None) -> None:
+        """Keep the form's values but edit from ``theirs`` on (Back to Editing).
+
+        Submit then expects ``theirs``'s revision, Cancel returns to it, and an
+        empty password keeps the password stored now.
+        """
+        values = self.form.values()
+        self.stored = theirs
+        target = Mode.EDIT if theirs is not None else Mode.WRITE
+        if self.mode is target:
+            self._snapshot = theirs
+            if theirs is not None and not values.get("password"):
+                self.form.start_password_entry(keeps_stored=theirs.settings.password_set)
+        else:
+            if target is Mode.EDIT:
+                self.machine.go(Mode.READ_ONLY)  # Edit is entered from Read-only only
+            self.machine.go(target)
+            self.form.restore(values)
+            self._form_edited()
+        if self._changed_elsewhere:
+            self.banner.clear()
+            self._changed_elsewhere = False
+
+    def _disk_changed(self) -> None:
+        """The settings files changed on disk: follow in Read-only, announce in Edit."""
+        mode = self.mode
+        if mode is Mode.REFUSED:
+            return
+        if mode is Mode.UNREADABLE:
+            self.reload()
+            if self.mode is not Mode.UNREADABLE:
+                self.statusBar().showMessage(RELOADED, 8000)
+            return
+        try:
+            current: Stored | None = self.store.load()
+            same = current == self.stored
+        except SettingsUnreadable:
+            same = False
+        if same:
+            if self._changed_elsewhere:
+                self.banner.clear()
+                self._changed_elsewhere = False
+            return
+        quiet = mode is Mode.READ_ONLY or (
+            mode is Mode.WRITE and not self.has_unsaved_changes() and self.conflict_dialog is None
+        )
+        self._update_last_change()
+        if self.history_dialog is not None and self.history_dialog.isVisible():
+            self.history_dialog.refresh()
+        if quiet:
+            self.reload()
+            if self.mode is not Mode.UNREADABLE:
+                self.statusBar().showMessage(RELOADED, 8000)
+            return
+        # Edits are never replaced under the user's hands: Submit will ask.
+        self._changed_elsewhere = True
+        self.banner.show_message(Kind.INFO, CHANGED_ELSEWHERE, "")
+
+    # -- the audit trail ---------------------------------------------------------
+
+    def _record(
+        self, action: audit.Action, detail: str = "", fields_changed: tuple[str, ...] = ()
+    ) -> str | None:
+        """Append to the audit trail; return a warning if that failed (never raises).
+
+        A reader cannot write the trail, and changes nothing worth recording.
+        """
+        if not self.writable:
+            return None
+        warning = audit.record(
+            self.store.data_dir,
+            action,
+            fields_changed=fields_changed,
+            detail=detail,
+            key_backend=self.store.key_backend,
+        )
+        self._update_last_change()
+        if self.history_dialog is not None and self.history_dialog.isVisible():
+            self.history_dialog.refresh()
+        return warning
+
+    def _say(self, message: str, warning: str | None) -> None:
+        """A status bar message, followed by the audit warning if there is one (not a modal)."""
+        if warning is None:
+            self.statusBar().showMessage(message, 8000)
+        else:
+            self.statusBar().showMessage(f"{message} {warning}")
+
+    def _update_last_change(self) -> None:
+        self._last_change_timer.start()
+
+    def _show_last_change(self) -> None:
+        """ "Last changed by <user> at <time>" under the title, from the audit trail."""
+        from configurator.ui.history import last_change_text
+
+        entry = None
+        if (self.store.data_dir / audit.AUDIT_FILE_NAME).exists():
+            entry = audit.last_change(self.store.data_dir, self.store.key_backend)
+        text = last_change_text(entry)
+        self.last_change_label.setText(text)
+        self.last_change_label.setVisible(bool(text))
+
+    def show_history(self) -> None:
+        """Open the History view (modeless), read afresh."""
+        from configurator.ui.history import HistoryDialog
+
+        if self.history_dialog is None:
+            self.history_dialog = HistoryDialog(self, self.store.data_dir, self.store.key_backend)
+        self.history_dialog.refresh()
+        _bring_up(self.history_dialog)
 
     def _enter_pressed(self) -> None:
         # A focused button gets Enter, as in dialogs; elsewhere Enter submits.
@@ -527,9 +779,14 @@ class MainWindow(QMainWindow):
         except StoreError as exc:
             dialogs.error(self, "resetFailed", "Not Reset", str(exc))
             return
+        detail = "settings file and data key destroyed"
+        if warnings:
+            detail = "not all was erased: " + " ".join(warnings)
+        warning = self._record(audit.Action.RESET, detail)
         self.stored = None
         self.machine.go(Mode.WRITE)
-        self.statusBar().showMessage("Settings reset: the file and its data key were destroyed.")
+        message = "Settings reset: the file and its data key were destroyed."
+        self.statusBar().showMessage(f"{message} {warning}" if warning else message)
         if warnings:
             details = "\n".join(warnings)
             dialogs.notice(
@@ -549,6 +806,9 @@ class MainWindow(QMainWindow):
         except (StoreError, OSError) as exc:
             dialogs.error(self, "startAgainFailed", "Could Not Start Again", str(exc))
             return
+        warning = self._record(audit.Action.START_AGAIN, f"kept as {kept.name}")
+        if warning is not None:
+            self.statusBar().showMessage(warning)
         self.unreadable = None
         self.stored = None
         self._notice = (
@@ -600,7 +860,27 @@ class MainWindow(QMainWindow):
             self.check_dialog.start_requested.connect(self._run_check)
             self.check_dialog.passed_with_recipient.connect(self._remember_recipient)
             self.check_dialog.trust_requested.connect(self._trust_certificate)
+            self.check_dialog.check_ended.connect(self._check_ended)
         return self.check_dialog
+
+    def _check_ended(self, result: CheckResult | None) -> None:
+        """Record the check's outcome in plain words (cancelled and crashed checks too)."""
+        if result is None:
+            detail = "stopped unexpectedly"
+        elif result.passed:
+            detail = "passed"
+        elif result.cancelled:
+            detail = "cancelled"
+        else:
+            failed, failure = result.failed_step, result.failure
+            summary = failure.summary if failure is not None else "unknown problem"
+            detail = f"failed at {failed.title}: {summary}" if failed else f"failed: {summary}"
+        run = self.check_dialog.run if self.check_dialog is not None else None
+        if run is not None and run.source == TESTING_FORM:
+            detail += " (values in the form, not saved)"
+        warning = self._record(audit.Action.CHECK, detail)
+        if warning is not None:
+            self.statusBar().showMessage(warning)
 
     def _run_check(self) -> None:
         dialog = self.check_dialog
@@ -657,12 +937,20 @@ class MainWindow(QMainWindow):
         try:
             saved = self.store.save(changed, expected_revision=self.stored.revision)
         except ConflictError:
+            self.reload()
             return False, (
-                f"{label} was not saved: the settings were changed elsewhere. "
-                "Reload them (Try Again) and check again."
+                f"{label} was not saved: the settings were changed elsewhere meanwhile. "
+                "The window shows them now; check them again."
             )
         except (StoreError, model.ValidationError) as exc:
             return False, f"{label} was not saved: {exc}"
+        warning = self._record(
+            audit.Action.SUBMIT,
+            f"revision {saved.revision}, from the server check",
+            audit.changed_fields(current, saved.settings),
+        )
+        if warning is not None:
+            self.statusBar().showMessage(warning)
         self.stored = saved
         self.form.load(saved.settings)
         self._show_location()

@@ -26,12 +26,15 @@ ROOT = OUT.parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ["CONFIGURATOR_KEY_BACKEND"] = "file"
+# The audit trail records the login name (getpass reads LOGNAME first): made-up
+# administrators rather than whoever renders the pictures.
+os.environ["LOGNAME"] = "a.jensen"
 
 from PySide6.QtCore import QEventLoop, QTimer  # noqa: E402
 from PySide6.QtWidgets import QApplication, QWidget  # noqa: E402
 
 from configurator import app as app_module  # noqa: E402
-from configurator import model  # noqa: E402
+from configurator import audit, model  # noqa: E402
 from configurator.store import Access, Store  # noqa: E402
 from configurator.ui.window import MainWindow  # noqa: E402
 
@@ -150,6 +153,54 @@ def advanced(window: MainWindow) -> None:
     window.form.show_advanced(True)
 
 
+@contextlib.contextmanager
+def _logged_in_as(user: str) -> Iterator[None]:
+    previous = os.environ["LOGNAME"]
+    os.environ["LOGNAME"] = user
+    try:
+        yield
+    finally:
+        os.environ["LOGNAME"] = previous
+
+
+def conflict(window: MainWindow) -> QWidget | None:
+    """Edit the server here while a colleague changes port and security elsewhere."""
+    window.edit()
+    window.form.editor("server").setText("mail.example.net")  # type: ignore[attr-defined]
+    other = Store(window.store.data_dir)
+    current = other.load()
+    assert current is not None
+    theirs = replace(current.settings, port=465, security=model.Security.SSL_TLS)
+    with _logged_in_as("m.okafor"):
+        other.save(theirs, expected_revision=current.revision)
+        audit.record(window.store.data_dir, "submit", fields_changed=["port", "security"])
+    window.submit()
+    return window.conflict_dialog
+
+
+def _history(data_dir: Path) -> None:
+    """A few weeks of an administrator's work, as the audit trail records it."""
+    _save(data_dir)
+    record = audit.record
+    first = [spec.key for spec in model.FIELDS[:8]]
+    record(data_dir, "submit", fields_changed=first, detail="revision 1")
+    record(data_dir, "check", detail="passed")
+    with _logged_in_as("m.okafor"):
+        second = replace(EXAMPLE, port=465, security=model.Security.SSL_TLS)
+        Store(data_dir).save(second, expected_revision=1)
+        record(data_dir, "submit", fields_changed=["port", "security"], detail="revision 2")
+        record(data_dir, "check", detail="failed at Authentication: authentication rejected")
+    third = replace(second, password="a new example password")  # noqa: S106
+    Store(data_dir).save(third, expected_revision=2)
+    record(data_dir, "submit", fields_changed=["password"], detail="revision 3")
+    record(data_dir, "check", detail="passed")
+
+
+def history(window: MainWindow) -> QWidget | None:
+    window.show_history()
+    return window.history_dialog
+
+
 def read_only_no_permission(window: MainWindow) -> None:
     window.store.access = lambda: Access.READ  # type: ignore[method-assign]
     window.reload()
@@ -173,6 +224,8 @@ SHOTS: list[tuple[str, Callable[[Path], None] | None, Act]] = [
     ("advanced.png", _save, advanced),
     ("read-only-no-permission.png", _save, read_only_no_permission),
     ("unreadable.png", _corrupt, read_only),
+    ("conflict.png", _save, conflict),
+    ("history.png", _history, history),
 ]
 
 
