@@ -747,7 +747,11 @@ def _set(args: argparse.Namespace, store: Store, console: _Console) -> int:
         return _report_invalid(model.ValidationError(errors), console)
 
     try:
-        saved = store.save(settings, expected_revision=stored.revision if stored else 0)
+        saved = store.save(
+            settings,
+            expected_revision=stored.revision if stored else 0,
+            expected_lineage=stored.lineage if stored else None,
+        )
     except SettingsUnreadable as exc:
         return _report_unreadable(exc, store, console)
     except model.ValidationError as exc:
@@ -1214,7 +1218,7 @@ def _remember_recipient(
             return
         store.require_writable()
         remembered = dataclasses.replace(current.settings, test_recipient=recipient)
-        store.save(remembered, expected_revision=current.revision)
+        store.save(remembered, expected_revision=current.revision, expected_lineage=current.lineage)
     except (StoreError, model.ValidationError) as exc:
         console.err(f"Note: {recipient} was not remembered as the {label}: {exc}")
         return
@@ -1380,7 +1384,9 @@ def _apply_detected(
         settings = model.build(changes, current.settings)
         if settings == current.settings:
             return Exit.OK, changes
-        saved = store.save(settings, expected_revision=current.revision)
+        saved = store.save(
+            settings, expected_revision=current.revision, expected_lineage=current.lineage
+        )
     except SettingsUnreadable as exc:
         return _report_unreadable(exc, store, console), None
     except model.ValidationError as exc:

@@ -31,6 +31,7 @@ import datetime as dt
 import enum
 import json
 import os
+import secrets
 import stat
 import struct
 from collections.abc import Callable, Iterator, Mapping
@@ -81,6 +82,9 @@ class Stored:
     revision: int
     saved_at: str
     key_location: keys.KeyLocation
+    # Random, fixed when a settings file is first written: revisions restart at
+    # 1 after a Reset, so (lineage, revision) is what names one saved state.
+    lineage: str = ""
 
 
 class Store:
@@ -290,19 +294,21 @@ class Store:
         payload = migrate(payload)
         revision = payload.get("revision")
         saved_at = payload.get("saved_at", "")
+        lineage = payload.get("lineage", "")
         values = payload.get("settings")
         if (
             not isinstance(revision, int)
             or isinstance(revision, bool)
             or not isinstance(values, dict)
             or not isinstance(saved_at, str)
+            or not isinstance(lineage, str)
         ):
             raise self._corrupt("has a damaged payload")
         try:
             settings = model.from_payload(values)
         except (TypeError, ValueError):
             raise self._corrupt("holds settings this version cannot understand") from None
-        return Stored(settings, revision, saved_at, location)
+        return Stored(settings, revision, saved_at, location, lineage)
 
     def _corrupt(self, what: str) -> SettingsUnreadable:
         return self._unreadable(
@@ -350,13 +356,22 @@ class Store:
 
     # -- writing ---------------------------------------------------------
 
-    def save(self, settings: model.Settings, expected_revision: int | None = None) -> Stored:
+    def save(
+        self,
+        settings: model.Settings,
+        expected_revision: int | None = None,
+        *,
+        expected_lineage: str | None = None,
+    ) -> Stored:
         """Encrypt and store ``settings`` atomically; return what was stored.
 
         ``expected_revision`` is the revision the caller started editing from
         (0 for "nothing was stored"); if the file has moved on since, nothing
-        is written and ``ConflictError`` is raised.  An existing file that
-        cannot be read is never overwritten: ``SettingsUnreadable`` is raised.
+        is written and ``ConflictError`` is raised.  ``expected_lineage`` (the
+        loaded ``Stored.lineage``) also catches a file that was reset and
+        saved afresh elsewhere, whose revisions start again at 1.  An existing
+        file that cannot be read is never overwritten: ``SettingsUnreadable``
+        is raised.
         """
         errors = model.validate(settings)
         if errors:
@@ -369,7 +384,7 @@ class Store:
                 self.data_dir, f"The folder {self.data_dir} cannot be created: {exc.strerror}."
             ) from None
         with self._lock():
-            return self._save_locked(settings, expected_revision)
+            return self._save_locked(settings, expected_revision, expected_lineage)
 
     def ensure_directory(self) -> None:
         """Create the data directory with the permissions this kind of store needs.
@@ -393,12 +408,25 @@ class Store:
                 self.data_dir / fsutil.SHARED_MARKER, _SHARED_MARKER_TEXT, mode=SHARED_FILE_MODE
             )
 
-    def _save_locked(self, settings: model.Settings, expected_revision: int | None) -> Stored:
+    def _save_locked(
+        self,
+        settings: model.Settings,
+        expected_revision: int | None,
+        expected_lineage: str | None,
+    ) -> Stored:
         fsutil.remove_stale_temp_files(self.data_dir, SETTINGS_FILE_NAME)
         current = self.load()
         found = current.revision if current else 0
         if expected_revision is not None and expected_revision != found:
             raise ConflictError(expected_revision, found)
+        if (
+            expected_lineage is not None
+            and current is not None
+            and current.lineage != expected_lineage
+        ):
+            # Reset and saved afresh elsewhere: the same revision number, but
+            # not the settings the caller started from.
+            raise ConflictError(found, found)
         if current is not None:
             key_store = keys.store_for(current.key_location, self.data_dir, shared=self.shared)
             key = key_store.read()
@@ -422,11 +450,13 @@ class Store:
             found + 1,
             dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             key_store.location,
+            current.lineage if current is not None and current.lineage else secrets.token_hex(8),
         )
         payload = {
             "schema": SCHEMA_VERSION,
             "revision": stored.revision,
             "saved_at": stored.saved_at,
+            "lineage": stored.lineage,
             "settings": settings.to_dict(include_password=True),
         }
         plaintext = json.dumps(payload, ensure_ascii=False, sort_keys=True).encode("utf-8")

@@ -802,7 +802,7 @@ def test_self_test_goes_to_the_window_and_returns_its_exit_code(
 def test_unexpected_error_is_one_line_without_the_password(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    def broken_save(self: Store, settings: model.Settings, expected_revision: int) -> None:
+    def broken_save(self: Store, settings: model.Settings, *args: object, **kw: object) -> None:
         raise RuntimeError(f"disk on fire while writing {settings.password}")
 
     monkeypatch.setattr(Store, "save", broken_save)

@@ -1005,3 +1005,35 @@ def test_a_reader_of_a_store_shared_read_only_may_use_its_readable_key(
                 Store(data_dir).load()
     finally:
         data_dir.chmod(0o700)
+
+
+def test_a_store_reset_and_saved_afresh_elsewhere_is_a_conflict(
+    saved: Store, settings: model.Settings
+) -> None:
+    """Revisions restart at 1 after a Reset; the lineage tells the two files apart."""
+    started_from = saved.load()
+    assert started_from is not None
+    assert started_from.revision == 1
+    other = Store(saved.data_dir)
+    other.reset()
+    other.save(dataclasses.replace(settings, port=2525))
+    before = snapshot(saved.data_dir)
+    with pytest.raises(ConflictError):
+        saved.save(
+            dataclasses.replace(settings, port=26),
+            expected_revision=started_from.revision,
+            expected_lineage=started_from.lineage,
+        )
+    assert snapshot(saved.data_dir) == before
+
+
+def test_the_lineage_is_kept_across_saves_and_renewed_by_reset(
+    saved: Store, settings: model.Settings
+) -> None:
+    first = saved.load()
+    assert first is not None
+    assert len(first.lineage) == 16
+    second = saved.save(dataclasses.replace(settings, port=2525), expected_lineage=first.lineage)
+    assert second.lineage == first.lineage
+    saved.reset()
+    assert saved.save(settings).lineage != first.lineage

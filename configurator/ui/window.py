@@ -550,8 +550,9 @@ class MainWindow(QMainWindow):
         ``over``: the user chose to replace settings saved elsewhere (Keep Mine).
         """
         expected = base.revision if base is not None else 0
+        lineage = base.lineage if base is not None else None
         try:
-            saved = self.store.save(settings, expected_revision=expected)
+            saved = self.store.save(settings, expected_revision=expected, expected_lineage=lineage)
         except model.ValidationError as exc:
             self.form.set_errors(exc)
             return False
@@ -935,7 +936,11 @@ class MainWindow(QMainWindow):
             else dataclasses.replace(current, tls_fingerprint=value)
         )
         try:
-            saved = self.store.save(changed, expected_revision=self.stored.revision)
+            saved = self.store.save(
+                changed,
+                expected_revision=self.stored.revision,
+                expected_lineage=self.stored.lineage,
+            )
         except ConflictError:
             self.reload()
             return False, (
