@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, NoReturn, TypeVar
 
 from configurator import __version__, model
 from configurator.errors import (
+    UNLOCK_FAILURES,
     ConflictError,
     NotWritable,
     SettingsUnreadable,
@@ -545,14 +546,6 @@ def _may_write(store: Store) -> bool:
 
 # The failures to open the settings that concern their key or their seal: worth
 # recording, since trying keys or swapping files is what an intruder would do.
-_UNLOCK_FAILURES = frozenset(
-    {
-        Unreadable.KEY_MISSING,
-        Unreadable.KEY_MISMATCH,
-        Unreadable.KEY_UNAVAILABLE,
-        Unreadable.TAMPERED,
-    }
-)
 
 
 def _audit(args: argparse.Namespace, store: Store, console: _Console) -> int:
@@ -699,7 +692,7 @@ def _report_unreadable(exc: SettingsUnreadable, store: Store, console: _Console)
     console.err(exc.advice)
     if exc.reason not in (Unreadable.NO_ACCESS, Unreadable.KEY_UNAVAILABLE):
         console.err(f"To discard them and start again: {PROG} reset")
-    if exc.reason in _UNLOCK_FAILURES and _may_write(store):
+    if exc.reason in UNLOCK_FAILURES and _may_write(store):
         _record(store, console, "unlock_failed", detail=exc.reason.value)
     return Exit.UNREADABLE
 

@@ -22,6 +22,18 @@ class Unreadable(enum.StrEnum):
     NO_ACCESS = "no_access"  # the operating system refused to read it
 
 
+# The reasons that mean "the settings could not be unlocked": recorded in the
+# audit trail as failed unlocks (the reason's value is the record's detail).
+UNLOCK_FAILURES = frozenset(
+    {
+        Unreadable.KEY_MISSING,
+        Unreadable.KEY_MISMATCH,
+        Unreadable.KEY_UNAVAILABLE,
+        Unreadable.TAMPERED,
+    }
+)
+
+
 class StoreError(Exception):
     """Base of every error the store raises; ``str()`` is fit to show a user."""
 

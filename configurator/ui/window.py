@@ -44,7 +44,12 @@ from PySide6.QtWidgets import (
 )
 
 from configurator import audit, keys, model, resources
-from configurator.errors import ConflictError, SettingsUnreadable, StoreError, Unreadable
+from configurator.errors import (
+    UNLOCK_FAILURES,
+    ConflictError,
+    SettingsUnreadable,
+    StoreError,
+)
 from configurator.store import SETTINGS_FILE_NAME, Access, Store, Stored
 from configurator.ui import dialogs, icons
 from configurator.ui.banner import Action, Banner, Kind
@@ -70,15 +75,9 @@ TITLE = "Mail Server Configurator"
 CHANGED_ELSEWHERE = "The stored settings were changed elsewhere; Submit will ask what to keep."
 RELOADED = "Settings were changed elsewhere and reloaded."
 
+
 #: Why stored settings could not be opened, for the audit trail: only key problems
 #: are failed unlocks (a damaged file is not an attempt to get in).
-UNLOCK_FAILURES: dict[Unreadable, str] = {
-    Unreadable.KEY_MISSING: "the data key is missing",
-    Unreadable.KEY_UNAVAILABLE: "the data key could not be read (keyring locked or unreachable)",
-    Unreadable.KEY_MISMATCH: "the data key does not match the settings file",
-}
-
-
 class MainWindow(QMainWindow):
     """The configurator's window over one settings ``Store``."""
 
@@ -346,7 +345,7 @@ class MainWindow(QMainWindow):
             self.unreadable = exc
             self.machine.go(Mode.UNREADABLE)
             if exc.reason in UNLOCK_FAILURES:
-                warning = self._record(audit.Action.UNLOCK_FAILED, UNLOCK_FAILURES[exc.reason])
+                warning = self._record(audit.Action.UNLOCK_FAILED, exc.reason.value)
                 if warning is not None:
                     self.statusBar().showMessage(warning)
             return
