@@ -879,14 +879,20 @@ _CANCEL_GRACE = 5.0
 def _in_background(work: Callable[[], T], token: mail.CancelToken, name: str) -> T:
     """Run ``work`` on a worker thread; Ctrl+C cancels it through ``token``.
 
-    The main thread only waits, so the interrupt lands here and never inside a
-    socket call.  The result of the cancelled work is returned (it reports the
-    cancelled step); if it does not end within ``_CANCEL_GRACE`` seconds, or
-    Ctrl+C comes again, ``KeyboardInterrupt`` is raised.
+    While the work runs, Ctrl+C does not raise ``KeyboardInterrupt`` (which
+    could land anywhere in the waiting loop, even before it starts): a signal
+    handler cancels the token, and the result of the cancelled work -- which
+    reports the cancelled step -- is returned.  If the work does not end
+    within ``_CANCEL_GRACE`` seconds, or Ctrl+C comes again,
+    ``KeyboardInterrupt`` is raised.
     """
+    import signal
+    import threading
+
     results: list[T] = []
     errors: list[BaseException] = []
     done = threading.Event()
+    deadline: list[float] = []
 
     def target() -> None:
         try:
@@ -896,21 +902,29 @@ def _in_background(work: Callable[[], T], token: mail.CancelToken, name: str) ->
         finally:
             done.set()
 
-    # A daemon thread: a second Ctrl+C must be able to end the program at once.
-    # The wait is on an Event, not Thread.join(): an interrupted join() can
-    # leave the thread looking finished before it is (CPython issue 90882).
-    threading.Thread(target=target, name=name, daemon=True).start()
-    deadline: float | None = None
-    while not done.is_set():
-        try:
-            done.wait(0.1)
-        except KeyboardInterrupt:
-            if deadline is not None:
-                raise
-            token.cancel()
-            deadline = time.monotonic() + _CANCEL_GRACE
-        if deadline is not None and time.monotonic() > deadline:
+    def interrupted(signum: int, frame: object) -> None:
+        if deadline:
             raise KeyboardInterrupt
+        deadline.append(time.monotonic() + _CANCEL_GRACE)
+        token.cancel()
+
+    # Signal handlers can only be set from the main thread; elsewhere (an
+    # embedding program) Ctrl+C is that program's business.
+    handled = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, interrupted) if handled else None
+    try:
+        # A daemon thread: a second Ctrl+C must be able to end the program at once.
+        # The wait is on an Event, not Thread.join(): an interrupted join() can
+        # leave the thread looking finished before it is (CPython issue 90882).
+        threading.Thread(target=target, name=name, daemon=True).start()
+        while not done.wait(0.1):
+            if deadline and time.monotonic() > deadline[0]:
+                raise KeyboardInterrupt
+    finally:
+        if handled:
+            signal.signal(
+                signal.SIGINT, previous if previous is not None else signal.default_int_handler
+            )
     if errors:
         raise errors[0]
     return results[0]
