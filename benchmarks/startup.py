@@ -19,12 +19,17 @@ another day.
 - **show**: ``configurator show`` from process start to exit, against
   ``python -c "import cryptography.hazmat.primitives.ciphers.aead"``, the
   import no reading of the settings can avoid.  Target: within 1.5x.
+- **window, with audit trail**: the same start over the same settings with the
+  audit trail that saving them through the program leaves (``AUDIT_RECORDS``
+  records, which the window reads and verifies to show who changed the
+  settings last).  For information: the bare file has no such feature.
 - **Bundle**: the same two measurements for ``dist/configurator/configurator``
   when it has been built (``pyinstaller configurator.spec``), and its size.
 
 The settings are stored in a temporary directory with the key in
-``settings.key`` (a keyring lookup would time the keyring service, not this
-program).  Qt draws offscreen unless ``--platform`` says otherwise.
+``settings.key``, and the audit trail's key in ``audit.key`` (a keyring lookup
+would time the keyring service, not this program).  Qt draws offscreen unless
+``--platform`` says otherwise.
 """
 
 from __future__ import annotations
@@ -53,8 +58,10 @@ CRYPTO_IMPORT = "import cryptography.hazmat.primitives.ciphers.aead"
 WINDOW_TARGET = 1.15
 SHOW_TARGET = 1.5
 BUNDLE_SIZE_TARGET_MIB = 125.0
+AUDIT_RECORDS = 20
 
 WINDOW = "window: configurator"
+WINDOW_TRAIL = "window: with audit trail"
 BARE = "window: bare PySide6 file"
 SHOW = "show: configurator"
 IMPORT = "python -c 'import …aead'"
@@ -63,6 +70,7 @@ BUNDLE_SHOW = "show: bundle"
 # Each measurement compared with its yardstick (short name), and the ratio it must stay within.
 RATIOS: dict[str, tuple[str, str, float | None]] = {
     WINDOW: (BARE, "bare window", WINDOW_TARGET),
+    WINDOW_TRAIL: (BARE, "bare window", None),
     SHOW: (IMPORT, "aead import", SHOW_TARGET),
     BUNDLE_WINDOW: (BARE, "bare window", None),
     BUNDLE_SHOW: (IMPORT, "aead import", None),
@@ -145,6 +153,24 @@ def store_settings(data_dir: Path) -> None:
     Store(data_dir, "file").save(settings)
 
 
+def store_settings_with_trail(data_dir: Path) -> None:
+    """The same settings, with the audit trail that saving them in the program leaves."""
+    from configurator import audit
+
+    store_settings(data_dir)
+    for revision in range(1, AUDIT_RECORDS + 1):
+        fields = ("port", "security") if revision % 2 else ("password",)
+        warning = audit.record(
+            data_dir,
+            "submit",
+            fields_changed=fields,
+            detail=f"revision {revision}",
+            key_backend="file",
+        )
+        if warning is not None:
+            raise RuntimeError(warning)
+
+
 def program_argv() -> list[str]:
     """The installed console script beside this interpreter, as users start it."""
     script = Path(sys.executable).parent / (
@@ -220,6 +246,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="configurator-bench-") as scratch:
         data_dir = Path(scratch) / "data"
         store_settings(data_dir)
+        trail_dir = Path(scratch) / "with-trail"
+        store_settings_with_trail(trail_dir)
         env = {
             **os.environ,
             "QT_QPA_PLATFORM": args.platform,
@@ -240,6 +268,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         commands = [
             Command(WINDOW, program, probe=True, env=probe),
             Command(BARE, bare, probe=True),
+            Command(
+                WINDOW_TRAIL,
+                program,
+                probe=True,
+                env={**probe, "CONFIGURATOR_DATA_DIR": str(trail_dir)},
+            ),
             Command(SHOW, [*program, "show"], probe=False),
             Command(IMPORT, [sys.executable, "-c", CRYPTO_IMPORT], probe=False),
             Command("python -c pass", [sys.executable, "-c", "pass"], probe=False),

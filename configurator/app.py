@@ -106,19 +106,21 @@ def _import_before_qt(data_dir: Path | None) -> None:
     Once loaded, PySide6 reads the source of every module imported after it
     (looking for ``from __feature__ import``; PYSIDE-2029).  Measured here:
     some 5 ms for the store and the decryption, some 8 ms for filelock's two
-    dozen modules, which the window needs at once (on start it takes the
-    store's lock to clear what interrupted saves left behind,
-    ``Store.cleanup``).  The decryption is loaded early only when there is
-    something to decrypt.
+    dozen modules.  Each is loaded early only when the start needs it: the
+    decryption when there is something to decrypt, filelock when temporary
+    files of an interrupted save are left to clear under the store's lock
+    (``Store.cleanup``), which is rare.
     """
     import importlib
 
     from configurator import paths, store
 
-    importlib.import_module("filelock")
-    if (paths.resolve_data_dir(data_dir) / store.SETTINGS_FILE_NAME).exists():
+    directory = paths.resolve_data_dir(data_dir)
+    if (directory / store.SETTINGS_FILE_NAME).exists():
         importlib.import_module("cryptography.exceptions")
         importlib.import_module("cryptography.hazmat.primitives.ciphers.aead")
+    if store.has_leftovers(directory):
+        importlib.import_module("filelock")
 
 
 def missing_display() -> str | None:

@@ -41,6 +41,11 @@ exit 0 when ``intact``, 4 when not) and a system-wide store alike:
 ``last_change(data_dir)``
     The latest submit, reset or start-again: for the dialog that tells a user
     someone else saved the settings meanwhile.
+
+The window imports this module at every start, to show the last change: the
+clock and the login name are imported where they are needed, not here, and
+the MACs are computed by cryptography (``keys.hmac_sha256``), already loaded
+to decrypt, rather than by ``hmac``, which would load OpenSSL a second time.
 """
 
 from __future__ import annotations
@@ -48,19 +53,15 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
-import datetime as dt
 import enum
-import getpass
-import hashlib
-import hmac
 import json
 import os
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 from configurator import fsutil, keys, model
 from configurator.errors import KeyUnavailable, StoreError
+from configurator.frozen import frozen
 
 AUDIT_FILE_NAME = "audit.log"
 AUDIT_KEY_NAME = "audit.key"
@@ -96,7 +97,7 @@ class Action(enum.StrEnum):
 SETTINGS_CHANGES = frozenset({Action.SUBMIT, Action.RESET, Action.START_AGAIN})
 
 
-@dataclass(frozen=True)
+@frozen
 class Entry:
     """One record of the trail, as read back."""
 
@@ -139,7 +140,7 @@ class Entry:
         }
 
 
-@dataclass(frozen=True)
+@frozen
 class AuditReport:
     """The whole trail and what its chain says about it."""
 
@@ -225,6 +226,8 @@ def _locked(data_dir: Path) -> Iterator[None]:
 def _append(
     data_dir: Path, action: Action, fields: tuple[str, ...], detail: str, backend: str | None
 ) -> None:
+    import datetime as dt  # only writing needs it: the window reads the trail at start
+
     key = _audit_key(data_dir, backend, create=True)
     assert key is not None
     path = data_dir / AUDIT_FILE_NAME
@@ -275,7 +278,7 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[written:]
 
 
-@dataclass(frozen=True)
+@frozen
 class _Raw:
     """A well-formed record as stored: ``body`` is what its MAC covers."""
 
@@ -306,6 +309,8 @@ def _last_record(blob: bytes) -> tuple[_Raw | None, bool]:
 
 
 def _os_user() -> str:
+    import getpass
+
     try:
         return getpass.getuser()
     except Exception:  # no login name (a container, a service account without one)
@@ -320,18 +325,20 @@ def _audit_key(data_dir: Path, backend: str | None, *, create: bool) -> bytes | 
     """The audit key, found like the data key; created only when there certainly is none.
 
     A locked or unreachable keyring raises ``KeyUnavailable``: making a new
-    key then would leave every earlier record unverifiable.
+    key then would leave every earlier record unverifiable.  The keyring is
+    asked about only when the key file holds no key: importing keyring and
+    finding its backend take longer than the window needs to open.
     """
     choice = keys.backend_choice(backend)
     in_file = keys.FileKeyStore(data_dir, AUDIT_KEY_NAME)
-    in_keyring = keys.KeyringKeyStore(data_dir, entry=AUDIT_KEY_NAME)
-    places: list[keys.KeyStore] = []
     if choice in ("auto", "file"):
-        places.append(in_file)
-    if choice == "keyring" or (choice == "auto" and keys.keyring_usable()):
-        places.append(in_keyring)
-    for place in places:
-        key = place.read()
+        key = in_file.read()
+        if key is not None:
+            return key
+    use_keyring = choice == "keyring" or (choice == "auto" and keys.keyring_usable())
+    in_keyring = keys.KeyringKeyStore(data_dir, entry=AUDIT_KEY_NAME)
+    if use_keyring:
+        key = in_keyring.read()
         if key is not None:
             return key
     if not create:
@@ -339,12 +346,12 @@ def _audit_key(data_dir: Path, backend: str | None, *, create: bool) -> bytes | 
     if choice == "keyring" and not keys.keyring_usable():
         raise KeyUnavailable(f"{keys.BACKEND_ENV}=keyring, but no usable OS keyring is available")
     key = keys.new_key()
-    places[-1].write(key)
+    (in_keyring if use_keyring else in_file).write(key)
     return key
 
 
 def _subkey(key: bytes, purpose: bytes) -> bytes:
-    return hmac.new(key, b"configurator audit " + purpose, hashlib.sha256).digest()
+    return keys.hmac_sha256(key, b"configurator audit " + purpose)
 
 
 def _canonical(fields: dict[str, object]) -> bytes:
@@ -353,7 +360,31 @@ def _canonical(fields: dict[str, object]) -> bytes:
 
 def _mac(key: bytes, previous: bytes, body: dict[str, object]) -> str:
     """HMAC-SHA256 of the previous record's MAC and this record (all of it but its MAC)."""
-    return hmac.new(_subkey(key, b"chain"), previous + _canonical(body), hashlib.sha256).hexdigest()
+    return keys.hmac_sha256(_subkey(key, b"chain"), previous + _canonical(body)).hex()
+
+
+def _mac_matches(key: bytes, previous: bytes, body: dict[str, object], mac: str) -> bool:
+    """Whether ``mac`` is the record's MAC as ``_mac`` writes it (lowercase hex).
+
+    cryptography compares in constant time; ``hmac.compare_digest`` would load
+    OpenSSL a second time, at every start that reads the trail.
+    """
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import hashes, hmac
+
+    try:
+        given = bytes.fromhex(mac)
+    except ValueError:  # not hex at all (an edited record)
+        return False
+    if given.hex() != mac:
+        return False
+    tag = hmac.HMAC(_subkey(key, b"chain"), hashes.SHA256())
+    tag.update(previous + _canonical(body))
+    try:
+        tag.verify(given)
+    except InvalidSignature:
+        return False
+    return True
 
 
 def _seal_detail(key: bytes, seq: int, detail: str) -> str:
@@ -518,7 +549,7 @@ class _Verifier:
         if parsed.kid != self.key_id:
             foreign.append(number)
             return False
-        if not hmac.compare_digest(_mac(self.key, previous, parsed.body), parsed.mac):
+        if not _mac_matches(self.key, previous, parsed.body, parsed.mac):
             if parsed.seq > expected:
                 gone = (
                     f"Record {expected} is"

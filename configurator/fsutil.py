@@ -8,11 +8,12 @@ over the target in one step, and flush the directory entry too.
 from __future__ import annotations
 
 import contextlib
+import fnmatch
 import os
 import stat
 import sys
-import tempfile
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 PRIVATE_DIR_MODE = 0o700
@@ -65,6 +66,8 @@ def atomic_write(
     ``mode`` and ``group`` (POSIX) are set on the temporary file before the
     rename, so the file never appears with other permissions.
     """
+    import tempfile  # only saves need it: reading the settings must start fast
+
     fd, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
     temp = Path(temp_name)
     try:
@@ -110,6 +113,20 @@ def fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def has_temp_files(directory: Path, target_names: Iterable[str]) -> bool:
+    """Whether ``directory`` holds a temporary file of a save of one of ``target_names``.
+
+    One listing of the directory, cheap enough for every start; the same
+    names ``remove_stale_temp_files`` would look at.
+    """
+    patterns = [f".{name}.*{TEMP_SUFFIX}" for name in target_names]
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return False
+    return any(fnmatch.fnmatch(name, pattern) for name in names for pattern in patterns)
 
 
 def remove_stale_temp_files(

@@ -12,14 +12,9 @@ as missing would make the store create a new key and orphan the settings.
 from __future__ import annotations
 
 import abc
-import base64
 import binascii
 import enum
-import hashlib
-import hmac
 import os
-import secrets
-import shlex
 import stat
 from pathlib import Path
 
@@ -38,6 +33,11 @@ _KEY_FILE_PREFIX = b"configurator-data-key-v1 "
 _ERASED_PREFIX = b"configurator-erased-key\n"
 
 
+def _b64encode(data: bytes) -> bytes:
+    """``base64.b64encode``: binascii does the same without importing base64 (start-up time)."""
+    return binascii.b2a_base64(data, newline=False)
+
+
 class KeyLocation(enum.IntEnum):
     """Recorded in each settings file's header, so a load knows where to look."""
 
@@ -50,12 +50,27 @@ class KeyLocation(enum.IntEnum):
 
 
 def new_key() -> bytes:
+    import secrets
+
     return secrets.token_bytes(KEY_SIZE)
 
 
 def key_id(key: bytes) -> bytes:
     """A short tag that tells keys apart without revealing them."""
-    return hmac.new(key, b"configurator key id", hashlib.sha256).digest()[:8]
+    return hmac_sha256(key, b"configurator key id")[:8]
+
+
+def hmac_sha256(key: bytes, message: bytes) -> bytes:
+    """HMAC-SHA256 of ``message`` under ``key``, computed by cryptography.
+
+    cryptography is loaded anyway to decrypt the settings; ``hmac`` and
+    ``hashlib`` would load a second copy of OpenSSL, at every start.
+    """
+    from cryptography.hazmat.primitives import hashes, hmac
+
+    tag = hmac.HMAC(key, hashes.SHA256())
+    tag.update(message)
+    return tag.finalize()
 
 
 class KeyStore(abc.ABC):
@@ -123,12 +138,12 @@ class FileKeyStore(KeyStore):
             raise KeyUnavailable(f"The key file {self.path} is damaged.")
         try:
             encoded = raw[len(_KEY_FILE_PREFIX) :].strip()
-            key = base64.b64decode(encoded, validate=True)
+            key = binascii.a2b_base64(encoded, strict_mode=True)
         except (binascii.Error, ValueError):
             raise KeyUnavailable(f"The key file {self.path} is damaged.") from None
-        # b64decode ignores the unused low bits of the last character: a changed
+        # a2b_base64 ignores the unused low bits of the last character: a changed
         # file that decodes to the same key is damaged all the same.
-        if len(key) != KEY_SIZE or base64.b64encode(key) != encoded:
+        if len(key) != KEY_SIZE or _b64encode(key) != encoded:
             raise KeyUnavailable(f"The key file {self.path} is damaged.")
         if os.name == "posix":
             self._refuse_if_exposed(info)
@@ -146,6 +161,8 @@ class FileKeyStore(KeyStore):
             exposure = "every user may read it" if self.shared else "other users may read it"
         else:
             return
+        import shlex
+
         fix = f"chmod {'640' if self.shared else '600'} {shlex.quote(str(self.path))}"
         advice = "Limit it to its group with" if self.shared else "Make it private with"
         raise KeyUnavailable(
@@ -154,7 +171,7 @@ class FileKeyStore(KeyStore):
         )
 
     def write(self, key: bytes) -> None:
-        content = _KEY_FILE_PREFIX + base64.b64encode(key) + b"\n"
+        content = _KEY_FILE_PREFIX + _b64encode(key) + b"\n"
         if self.shared:
             # The directory's group is the group that may read the settings.
             group = self.path.parent.stat().st_gid if os.name == "posix" else None
@@ -193,7 +210,7 @@ class KeyringKeyStore(KeyStore):
         if value is None:
             return None
         try:
-            key = base64.b64decode(value, validate=True)
+            key = binascii.a2b_base64(value, strict_mode=True)
         except (binascii.Error, ValueError):
             raise KeyUnavailable("The data key in the OS keyring is damaged.") from None
         if len(key) != KEY_SIZE:
@@ -204,7 +221,7 @@ class KeyringKeyStore(KeyStore):
         import keyring
 
         try:
-            keyring.set_password(KEYRING_SERVICE, self.account, base64.b64encode(key).decode())
+            keyring.set_password(KEYRING_SERVICE, self.account, _b64encode(key).decode())
         except Exception as exc:
             raise KeyUnavailable(_keyring_problem(exc)) from None
 

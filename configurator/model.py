@@ -3,19 +3,20 @@
 Everything that knows what a field is called, what it defaults to and what
 values it accepts lives here, so that the window, the command line and the
 store cannot disagree.  No Qt: the rules must hold for every front end.
+
+What only validation needs (``syntax``, ``math``) is imported where it is
+used: reading the settings, as ``configurator show`` and the window's start
+do, must not wait for it.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import enum
-import math
 import os
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 
-from configurator import syntax
+from configurator.frozen import field, frozen
 
 
 class Security(enum.StrEnum):
@@ -59,7 +60,7 @@ MIN_TIMEOUT = 1.0
 MAX_TIMEOUT = 300.0
 
 
-@dataclass(frozen=True)
+@frozen
 class Settings:
     """One complete, validated set of mail server settings.
 
@@ -106,13 +107,15 @@ class Settings:
         return data
 
 
-@dataclass(frozen=True)
+@frozen
 class Choice:
+    """One value a choice field accepts, with its label."""
+
     value: str
     label: str
 
 
-@dataclass(frozen=True)
+@frozen
 class FieldSpec:
     """Everything a front end needs to present and parse one setting."""
 
@@ -243,7 +246,7 @@ MAX_LENGTHS: dict[str, int] = {
 _FINGERPRINT = re.compile(r"[0-9a-f]{64}")
 
 
-@dataclass(frozen=True)
+@frozen
 class FieldError:
     """One problem with one field, in words a person understands."""
 
@@ -275,6 +278,8 @@ class ValidationError(ValueError):
 
 
 def _text_problem(key: str, value: object, *, required: bool) -> str | None:
+    from configurator import syntax
+
     if not isinstance(value, str):
         return "must be text"
     if not value:
@@ -307,6 +312,10 @@ def _password_problem(value: object) -> str | None:
 
 def validate(settings: Settings) -> list[FieldError]:
     """Return every problem with ``settings``; an empty list means valid."""
+    import math
+
+    from configurator import syntax
+
     errors: list[FieldError] = []
 
     def check(key: str, problem: str | None) -> None:
@@ -397,6 +406,8 @@ def _parse_port(value: object) -> tuple[int | None, str | None]:
 
 
 def _parse_timeout(value: object) -> tuple[float | None, str | None]:
+    import math
+
     message = f"must be a number of seconds from {MIN_TIMEOUT:g} to {MAX_TIMEOUT:g}"
     if isinstance(value, bool):
         return None, message
@@ -429,7 +440,7 @@ def build(changes: Mapping[str, object], stored: Settings | None = None) -> Sett
     Raises ``ValidationError`` listing every bad field.
     """
     base = stored if stored is not None else Settings()
-    values: dict[str, object] = {f.name: getattr(base, f.name) for f in dataclasses.fields(base)}
+    values: dict[str, object] = {spec.key: getattr(base, spec.key) for spec in FIELDS}
     errors: list[FieldError] = []
     unknown = set(changes) - set(FIELDS_BY_KEY)
     if unknown:

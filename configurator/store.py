@@ -27,15 +27,12 @@ The per-user store stays private: directory 0700, files 0600.
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import enum
 import json
 import os
-import secrets
 import stat
 import struct
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
 from configurator import fsutil, keys, model
@@ -47,6 +44,7 @@ from configurator.errors import (
     StoreError,
     Unreadable,
 )
+from configurator.frozen import frozen
 
 SETTINGS_FILE_NAME = "settings.enc"
 LOCK_FILE_NAME = "settings.lock"
@@ -74,7 +72,7 @@ class Access(enum.Enum):
     WRITE = "write"
 
 
-@dataclass(frozen=True)
+@frozen
 class Stored:
     """Settings as found in the store, with the revision they were saved as."""
 
@@ -445,6 +443,9 @@ class Store:
                     f"({exc.strerror or exc}); nothing was changed."
                 ) from None
 
+        import datetime as dt  # imported by saves only: reading must start fast
+        import secrets
+
         stored = Stored(
             settings,
             found + 1,
@@ -520,9 +521,9 @@ class Store:
         program is saving right now, or this user may not write here, nothing
         is removed.
         """
-        if self.access() is not Access.WRITE or not self.data_dir.is_dir():
+        if not has_leftovers(self.data_dir) or self.access() is not Access.WRITE:
             return []
-        import filelock
+        import filelock  # only now: most starts find nothing to remove
 
         lock = filelock.FileLock(self.data_dir / LOCK_FILE_NAME, timeout=0, mode=0o600)
         try:
@@ -531,7 +532,7 @@ class Store:
             return []
         try:
             removed: list[Path] = []
-            for name in (SETTINGS_FILE_NAME, keys.KEY_FILE_NAME, fsutil.SHARED_MARKER):
+            for name in _SAVED_FILES:
                 removed += fsutil.remove_stale_temp_files(self.data_dir, name, older_than=0)
             return removed
         finally:
@@ -549,6 +550,8 @@ class Store:
             return self._set_aside_locked()
 
     def _set_aside_locked(self) -> Path:
+        import datetime as dt
+
         stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
         target = self.data_dir / f"{SETTINGS_FILE_NAME}.unreadable-{stamp}"
         counter = 1
@@ -648,6 +651,17 @@ class Store:
 
 
 _SYSTEM_OPTION = "--system"
+# The files written by atomic replacement, whose temporary files a killed save leaves.
+_SAVED_FILES = (SETTINGS_FILE_NAME, keys.KEY_FILE_NAME, fsutil.SHARED_MARKER)
+
+
+def has_leftovers(data_dir: Path) -> bool:
+    """Whether temporary files of saves lie in ``data_dir`` (in use, or left by a killed save).
+
+    A listing of the directory, without the lock: ``Store.cleanup`` takes
+    the lock, and imports filelock, only when this finds something.
+    """
+    return fsutil.has_temp_files(data_dir, _SAVED_FILES)
 
 
 def _account_name(uid: int) -> str:

@@ -282,6 +282,15 @@ def flip_mac(found: list[bytes]) -> list[bytes]:
     return [json.dumps(record_).encode() + b"\n", *found[1:]]
 
 
+def mac_made(transform: Callable[[str], str]) -> Edit:
+    def edit(found: list[bytes]) -> list[bytes]:
+        record_ = json.loads(found[0])
+        record_["mac"] = transform(record_["mac"])
+        return [json.dumps(record_).encode() + b"\n", *found[1:]]
+
+    return edit
+
+
 def recompute_mac_without_key(found: list[bytes]) -> list[bytes]:
     """An editor who knows the format but not the key: a plain SHA-256 in place of the MAC."""
     import hashlib
@@ -299,6 +308,7 @@ TAMPERING: list[tuple[str, Edit, str]] = [
     ("fields changed", replace_in(0, b'"password"', b'"username"'), "Record 1 (line 1"),
     ("time changed", replace_in(2, b'"time":"2', b'"time":"1'), "Record 3 (line 3"),
     ("MAC changed", flip_mac, "Record 1 (line 1"),
+    ("MAC in capitals", mac_made(str.upper), "Record 1 (line 1"),
     ("middle record removed", drop(1), "Record 2 is missing before line 2"),
     ("first record removed", drop(0), "Record 1 is missing before line 1"),
     ("records swapped", swap, "line 1"),
@@ -320,6 +330,30 @@ def test_every_edit_of_the_trail_is_detected(data_dir: Path, edit: Edit, where: 
     assert where in report.problem
     if "not records" not in where:  # a junk line is no record: every real one still verifies
         assert not all(entry.verified for entry in report.entries)
+
+
+def test_reading_the_trail_asks_no_keyring_when_the_key_file_holds_the_key(
+    data_dir: Path,
+) -> None:
+    """The window reads the trail at every start; importing keyring would double its time."""
+    three_records(data_dir)
+    assert (data_dir / audit.AUDIT_KEY_NAME).exists()
+    code = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from configurator import audit\n"
+        "report = audit.read(Path(sys.argv[1]), 'auto')\n"
+        "print(report.intact, len(report.entries), 'keyring' in sys.modules)\n"
+    )
+    completed = subprocess.run(
+        [sys.executable, "-c", code, str(data_dir)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=60,
+        check=True,
+    )
+    assert completed.stdout.split() == ["True", "3", "False"]
 
 
 def test_records_before_an_edit_stay_verified_and_later_ones_too(data_dir: Path) -> None:

@@ -174,6 +174,42 @@ def test_show_prints_aligned_labels_and_where_the_settings_live(data_dir: Path) 
     assert "Timeout" not in by_label  # advanced settings only when changed
 
 
+# The calls answered without building the parser, with what argparse makes of them.
+QUICK_CALLS: dict[tuple[str, ...], dict[str, object]] = {
+    (): {"self_test": False, "data_dir": None, "system": False, "command": None},
+    ("show",): {
+        "self_test": False,
+        "data_dir": None,
+        "system": False,
+        "command": "show",
+        "json": False,
+    },
+    ("show", "--json"): {
+        "self_test": False,
+        "data_dir": None,
+        "system": False,
+        "command": "show",
+        "json": True,
+    },
+}
+
+
+def test_the_calls_answered_without_the_parser_mean_what_argparse_says() -> None:
+    assert set(cli._QUICK_CALLS) == set(QUICK_CALLS)
+    for words, meaning in QUICK_CALLS.items():
+        assert vars(cli.build_parser().parse_args(list(words))) == meaning
+
+
+@pytest.mark.parametrize("extra", [[], ["--json"]])
+def test_show_answers_alike_with_and_without_the_parser(data_dir: Path, extra: list[str]) -> None:
+    set_full()
+    quick = run_cli("show", *extra)
+    parsed = run_cli("--data-dir", str(data_dir), "show", *extra)
+    assert quick.returncode == parsed.returncode == 0
+    assert quick.stdout == parsed.stdout
+    assert quick.stderr == parsed.stderr == ""
+
+
 def test_show_marks_a_missing_password_as_not_set() -> None:
     result = run_cli(
         "set",
@@ -840,6 +876,9 @@ import configurator.cli, configurator.keys, configurator.paths, configurator.sto
 import configurator.syntax, cryptography.exceptions, getpass, idna, keyring
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 import keyring.backends.chainer, keyring.backends.fail, keyring.errors
+import cryptography.hazmat.primitives.hashes, cryptography.hazmat.primitives.hmac
+import dataclasses, datetime, filelock, ipaddress, secrets, shlex, signal, tempfile, threading
+configurator.cli.build_parser().format_help()  # argparse loads gettext, locale, shutil as it goes
 keyring.get_keyring()
 uid, gid = int(sys.argv[1]), int(sys.argv[2])
 os.setgroups([])

@@ -393,6 +393,9 @@ import configurator.audit, configurator.syntax, cryptography.exceptions, getpass
 import grp, pwd, keyring, configurator.mail, encodings.idna, smtplib, socket, ssl
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 import keyring.backends.chainer, keyring.backends.fail, keyring.errors
+import cryptography.hazmat.primitives.hashes, cryptography.hazmat.primitives.hmac
+import dataclasses, datetime, filelock, ipaddress, secrets, shlex, signal, tempfile, threading
+configurator.cli.build_parser().format_help()  # argparse loads gettext, locale, shutil as it goes
 keyring.get_keyring()
 uid, gid = int(sys.argv[1]), int(sys.argv[2])
 os.setgroups([])

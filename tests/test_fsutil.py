@@ -252,6 +252,37 @@ def test_remove_stale_temp_files_of_a_missing_directory(tmp_path: Path) -> None:
     assert fsutil.remove_stale_temp_files(tmp_path / "missing", "settings.enc") == []
 
 
+@pytest.mark.parametrize(
+    "name",
+    [
+        ".settings.enc.abc123.tmp",
+        ".settings.enc..tmp",
+        ".settings.key.abc123.tmp",
+        "settings.enc.abc123.tmp",
+        ".settings.enc.abc123",
+        ".settings.enc.tmp",
+        "settings.enc",
+        "notes.tmp",
+    ],
+)
+def test_the_quick_look_for_temp_files_finds_what_the_clean_up_removes(
+    tmp_path: Path, name: str
+) -> None:
+    """``has_temp_files`` decides at every start whether the clean-up runs at all."""
+    candidate = tmp_path / name
+    candidate.write_bytes(b"partial")
+    long_ago = time.time() - 3600
+    os.utime(candidate, (long_ago, long_ago))
+    found = fsutil.has_temp_files(tmp_path, ["settings.enc"])
+    assert found == bool(fsutil.remove_stale_temp_files(tmp_path, "settings.enc"))
+
+
+def test_the_quick_look_for_temp_files_of_a_missing_directory(tmp_path: Path) -> None:
+    assert not fsutil.has_temp_files(tmp_path / "missing", ["settings.enc"])
+    (tmp_path / "file").write_bytes(b"")
+    assert not fsutil.has_temp_files(tmp_path / "file", ["settings.enc"])
+
+
 def test_a_temp_file_of_a_real_write_matches_the_clean_up_pattern(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -166,3 +166,95 @@ def test_test_loads_no_qt_and_show_no_mail_code(data_dir: Path) -> None:
     assert "configurator.mail.diagnose" in loaded["test"]
     assert {name for name in loaded["test"] if name.split(".")[0] in QT_PACKAGES} == set()
     assert {name for name in loaded["show"] if name.startswith("configurator.mail")} == set()
+
+
+# -- start-up time ------------------------------------------------------------------
+# Each of these would add milliseconds to every start (see benchmarks/startup.py):
+# the parser (a plain show and a launch of the window do without it), dataclasses
+# (it imports inspect), a second OpenSSL (hashlib, hmac), the writers' lock and the
+# temporary files of saves, the audit trail and the rules of validation.
+
+SLOW_FOR_SHOW = frozenset(
+    {
+        "argparse",
+        "dataclasses",
+        "inspect",
+        "hashlib",
+        "hmac",
+        "filelock",
+        "tempfile",
+        "datetime",
+        "configurator.cli_parser",
+        "configurator.audit",
+        "configurator.syntax",
+    }
+)
+
+WINDOW_DRIVER = """
+import json, os, sys
+os.environ["CONFIGURATOR_STARTUP_PROBE"] = "1"
+from configurator.cli import main
+code = main([])
+print(json.dumps({"code": code, "modules": sorted(sys.modules)}))
+"""
+
+# PySide6 itself imports argparse, inspect and tempfile; these it does not.
+SLOW_FOR_THE_WINDOW = frozenset(
+    {
+        "dataclasses",
+        "hashlib",
+        "hmac",
+        "filelock",
+        "configurator.cli_parser",
+        "configurator.mail",
+        "configurator.syntax",
+        "configurator.ui.check_dialog",
+        "configurator.ui.conflict_dialog",
+        "configurator.ui.detect",
+        "configurator.ui.dialogs",
+        "configurator.ui.history",
+    }
+)
+
+
+def _saved(data_dir: Path) -> None:
+    Store(data_dir).save(
+        model.build(
+            {
+                "account_name": "Alerts",
+                "account_email": "alerts@example.com",
+                "server": "smtp.example.com",
+                "username": "alerts",
+                "password": "not shown",
+            }
+        )
+    )
+
+
+def _modules_loaded(code: str, *args: str) -> set[str]:
+    completed = subprocess.run(
+        [sys.executable, "-c", code, *args],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=60,
+        check=False,
+    )
+    report = json.loads(completed.stdout.splitlines()[-1])
+    assert report["code"] == 0, completed.stderr
+    return set(report["modules"])
+
+
+@pytest.mark.parametrize("args", [["show"], ["show", "--json"]])
+def test_a_plain_show_loads_nothing_it_can_do_without(data_dir: Path, args: list[str]) -> None:
+    _saved(data_dir)
+    loaded = _modules_loaded(SHOW_DRIVER, *args)
+    assert "configurator.store" in loaded
+    assert loaded & SLOW_FOR_SHOW == set()
+
+
+def test_the_window_starts_without_what_it_can_do_without(data_dir: Path) -> None:
+    _saved(data_dir)
+    loaded = _modules_loaded(WINDOW_DRIVER)
+    assert "configurator.ui.window" in loaded
+    assert loaded & SLOW_FOR_THE_WINDOW == set()

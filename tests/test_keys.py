@@ -41,6 +41,17 @@ def test_key_id_tells_keys_apart_without_revealing_them() -> None:
     assert keys.key_id(key) not in key
 
 
+def test_key_id_is_hmac_sha256_as_every_stored_file_has_it() -> None:
+    """Files in use carry ids made with ``hmac``/``hashlib``: cryptography must give the same."""
+    import hashlib
+    import hmac
+
+    for key in (bytes(32), b"\xff" * 32, keys.new_key()):
+        expected = hmac.new(key, b"configurator key id", hashlib.sha256).digest()
+        assert keys.key_id(key) == expected[:8]
+        assert keys.hmac_sha256(key, b"message") == hmac.new(key, b"message", "sha256").digest()
+
+
 @pytest.mark.parametrize(
     ("location", "words"),
     [(keys.KeyLocation.KEYRING, "the OS keyring"), (keys.KeyLocation.FILE, "the key file")],

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
@@ -22,6 +21,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from configurator.frozen import frozen
 from configurator.ui import icons
 
 
@@ -47,7 +47,7 @@ _ICONS: dict[Kind, QStyle.StandardPixmap] = {
 }
 
 
-@dataclass(frozen=True)
+@frozen
 class Action:
     """A button in the banner."""
 

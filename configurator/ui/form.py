@@ -25,7 +25,6 @@ from PySide6.QtWidgets import (
     QAbstractSpinBox,
     QComboBox,
     QDoubleSpinBox,
-    QFileDialog,
     QGridLayout,
     QHBoxLayout,
     QLabel,
@@ -561,6 +560,9 @@ class SettingsForm(QWidget):
         self.warning.setVisible(uses_login and not security.encrypted)
 
     def _browse_ca_file(self) -> None:
+        # Imported here: PySide6 builds a class (and its enums) when it is first imported.
+        from PySide6.QtWidgets import QFileDialog
+
         line = self._line("ca_file")
         name, _ = QFileDialog.getOpenFileName(
             self,

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable
-from dataclasses import dataclass
+
+from configurator.frozen import frozen
 
 
 class Mode(enum.Enum):
@@ -48,7 +49,7 @@ class Source(enum.Enum):
     STORED = "stored"  # the stored settings
 
 
-@dataclass(frozen=True)
+@frozen
 class ModeView:
     """What the window offers in one mode."""
 

@@ -16,7 +16,6 @@ digest of each file is kept, never its contents: one of them is a key.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -49,12 +48,19 @@ class SettingsWatcher(QObject):
 
     def signature(self) -> Signature:
         """A digest of each watched file (``None`` for one that is missing or unreadable)."""
+        # cryptography's SHA-256, already loaded to decrypt: hashlib would load OpenSSL again.
+        from cryptography.hazmat.primitives import hashes
+
         found: list[bytes | None] = []
         for path in self.paths:
             try:
-                found.append(hashlib.sha256(path.read_bytes()).digest())
+                content = path.read_bytes()
             except OSError:
                 found.append(None)
+                continue
+            digest = hashes.Hash(hashes.SHA256())
+            digest.update(content)
+            found.append(digest.finalize())
         return tuple(found)
 
     def watched(self) -> list[str]:

@@ -16,12 +16,13 @@ The server check and Detect Settings run in their own modeless views
 (the stored settings, or the form's unsaved values) and where their findings
 go: saved at once in Read-only mode, put into the form in Write and Edit
 mode so that Submit saves them with the rest.  Those modules, and the mail
-code behind them, load only when first used.
+code behind them, load only when first used; so do the message boxes
+(``dialogs``) and ``dataclasses``, and the audit trail's module loads when
+the trail is first read or written: none of them is needed to build the window.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 from functools import partial
 from typing import TYPE_CHECKING, Literal
@@ -36,14 +37,13 @@ from PySide6.QtWidgets import (
     QLabel,
     QMainWindow,
     QMenu,
-    QMessageBox,
     QPushButton,
     QToolBar,
     QVBoxLayout,
     QWidget,
 )
 
-from configurator import audit, keys, model, resources
+from configurator import keys, model, resources
 from configurator.errors import (
     UNLOCK_FAILURES,
     ConflictError,
@@ -51,14 +51,16 @@ from configurator.errors import (
     StoreError,
 )
 from configurator.store import SETTINGS_FILE_NAME, Access, Store, Stored
-from configurator.ui import dialogs, icons
+from configurator.ui import icons
 from configurator.ui.banner import Action, Banner, Kind
 from configurator.ui.form import SettingsForm
 from configurator.ui.modes import Button, Mode, ModeMachine, Source
 from configurator.ui.watcher import SettingsWatcher
 
 if TYPE_CHECKING:
+    from configurator import audit
     from configurator.mail import CheckResult
+    from configurator.ui import dialogs
     from configurator.ui.check_dialog import CheckDialog, CheckRun
     from configurator.ui.conflict_dialog import ConflictDialog
     from configurator.ui.detect import DetectChoice, DetectDialog, DetectRequest
@@ -345,6 +347,8 @@ class MainWindow(QMainWindow):
             self.unreadable = exc
             self.machine.go(Mode.UNREADABLE)
             if exc.reason in UNLOCK_FAILURES:
+                from configurator import audit
+
                 warning = self._record(audit.Action.UNLOCK_FAILED, exc.reason.value)
                 if warning is not None:
                     self.statusBar().showMessage(warning)
@@ -497,6 +501,10 @@ class MainWindow(QMainWindow):
             event.accept()
             return
         event.ignore()
+        from PySide6.QtWidgets import QMessageBox
+
+        from configurator.ui import dialogs
+
         if self.findChild(QMessageBox, "unsavedChanges") is None:
             dialogs.ask(dialogs.unsaved_changes(self), self._answer_unsaved)
 
@@ -506,6 +514,8 @@ class MainWindow(QMainWindow):
         self.close()
 
     def _answer_unsaved(self, answer: dialogs.Button) -> None:
+        from configurator.ui import dialogs
+
         if answer == dialogs.Button.Save:
             if not self.submit():
                 return
@@ -548,6 +558,9 @@ class MainWindow(QMainWindow):
 
         ``over``: the user chose to replace settings saved elsewhere (Keep Mine).
         """
+        from configurator import audit
+        from configurator.ui import dialogs
+
         expected = base.revision if base is not None else 0
         lineage = base.lineage if base is not None else None
         try:
@@ -583,6 +596,8 @@ class MainWindow(QMainWindow):
 
     def _open_conflict(self, mine: model.Settings) -> None:
         """Show what changed elsewhere beside the form's values, and ask what to keep."""
+        from configurator import audit
+        from configurator.ui import dialogs
         from configurator.ui.conflict_dialog import ConflictDialog
 
         try:
@@ -712,6 +727,8 @@ class MainWindow(QMainWindow):
 
         A reader cannot write the trail, and changes nothing worth recording.
         """
+        from configurator import audit
+
         if not self.writable:
             return None
         warning = audit.record(
@@ -738,12 +755,15 @@ class MainWindow(QMainWindow):
 
     def _show_last_change(self) -> None:
         """ "Last changed by <user> at <time>" under the title, from the audit trail."""
-        from configurator.ui.history import last_change_text
+        from configurator import audit
 
-        entry = None
+        text = ""
         if (self.store.data_dir / audit.AUDIT_FILE_NAME).exists():
             entry = audit.last_change(self.store.data_dir, self.store.key_backend)
-        text = last_change_text(entry)
+            if entry is not None:
+                from configurator.ui.history import last_change_text
+
+                text = last_change_text(entry)
         self.last_change_label.setText(text)
         self.last_change_label.setVisible(bool(text))
 
@@ -766,11 +786,16 @@ class MainWindow(QMainWindow):
         self.submit()
 
     def ask_reset(self) -> None:
+        from configurator.ui import dialogs
+
         if self.mode is Mode.EDIT:
             box = dialogs.reset_confirmation(self, self.store.data_dir)
             dialogs.ask(box, self._answer_reset)
 
     def _answer_reset(self, answer: dialogs.Button) -> None:
+        from configurator import audit
+        from configurator.ui import dialogs
+
         if answer != dialogs.Button.Yes or self.mode is not Mode.EDIT:
             return
         self._halt_outgoing_mail()
@@ -794,11 +819,16 @@ class MainWindow(QMainWindow):
             )
 
     def ask_start_again(self) -> None:
+        from configurator.ui import dialogs
+
         if self.mode is Mode.UNREADABLE and self.writable:
             box = dialogs.start_again_confirmation(self, self.store.path)
             dialogs.ask(box, self._answer_start_again)
 
     def _answer_start_again(self, answer: dialogs.Button) -> None:
+        from configurator import audit
+        from configurator.ui import dialogs
+
         if answer != dialogs.Button.Yes or self.mode is not Mode.UNREADABLE:
             return
         try:
@@ -865,6 +895,8 @@ class MainWindow(QMainWindow):
 
     def _check_ended(self, result: CheckResult | None) -> None:
         """Record the check's outcome in plain words (cancelled and crashed checks too)."""
+        from configurator import audit
+
         if result is None:
             detail = "stopped unexpectedly"
         elif result.passed:
@@ -898,6 +930,8 @@ class MainWindow(QMainWindow):
 
     def _still_current(self, run: CheckRun) -> bool:
         """Whether findings of ``run`` still belong to what the window shows."""
+        import dataclasses
+
         if self.mode is Mode.READ_ONLY:
             if self.stored is None:
                 return False
@@ -914,6 +948,10 @@ class MainWindow(QMainWindow):
         self, run: CheckRun, key: Literal["test_recipient", "tls_fingerprint"], value: str
     ) -> tuple[bool, str]:
         """Save ``key`` (Read-only) or put it into the form (Write, Edit); say what happened."""
+        import dataclasses
+
+        from configurator import audit
+
         label = model.FIELDS_BY_KEY[key].label
         if not self._still_current(run):
             return False, (
