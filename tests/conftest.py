@@ -28,6 +28,8 @@ TESTS_DIR = Path(__file__).resolve().parent
 if str(TESTS_DIR) not in sys.path:
     sys.path.insert(0, str(TESTS_DIR))
 
+pytest.register_assert_rewrite("support.window")
+
 from support import secrets  # noqa: E402
 from support.testkeyring import TestKeyring  # noqa: E402
 

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtTest import QTest
 from PySide6.QtWidgets import (
     QAbstractButton,
     QAbstractSpinBox,
@@ -23,92 +22,30 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QMessageBox,
     QPushButton,
-    QSpinBox,
     QWidget,
 )
 from pytestqt.qtbot import QtBot
+from support.window import (
+    SECRET,
+    STORED,
+    OpenWindow,
+    answer,
+    combo,
+    line,
+    message_box,
+    port,
+    stored_settings,
+    type_text,
+)
 
 from configurator import model
-from configurator.app import create_window
 from configurator.errors import Unreadable
 from configurator.store import Access, Store
 from configurator.ui.form import KEEP_STORED_HINT, PASSWORD_MASK
 from configurator.ui.modes import Mode
 from configurator.ui.window import MainWindow
 
-SECRET = "s3cret-Pässwörd✓"
-
-STORED = model.Settings(
-    account_name="Security Monitoring",
-    account_email="alerts@example.com",
-    server="smtp.example.com",
-    port=587,
-    security=model.Security.STARTTLS,
-    auth=model.Auth.LOGIN_PLAIN,
-    username="alerts@example.com",
-    password=SECRET,
-)
-
-OpenWindow = Callable[[], MainWindow]
-
-
-@pytest.fixture
-def open_window(qtbot: QtBot, data_dir: Path) -> Iterator[OpenWindow]:
-    """Open the window over this test's data directory, shown and active."""
-
-    def opener() -> MainWindow:
-        window = create_window(data_dir)
-        qtbot.addWidget(window, before_close_func=MainWindow.close_without_asking)
-        window.show()
-        window.activateWindow()
-        qtbot.waitUntil(window.isActiveWindow)
-        return window
-
-    return opener
-
-
-def stored_settings(data_dir: Path) -> model.Settings:
-    loaded = Store(data_dir).load()
-    assert loaded is not None
-    return loaded.settings
-
-
-def line(window: MainWindow, key: str) -> QLineEdit:
-    editor = window.form.editor(key)
-    assert isinstance(editor, QLineEdit)
-    return editor
-
-
-def combo(window: MainWindow, key: str) -> QComboBox:
-    editor = window.form.editor(key)
-    assert isinstance(editor, QComboBox)
-    return editor
-
-
-def port(window: MainWindow) -> QSpinBox:
-    editor = window.form.editor("port")
-    assert isinstance(editor, QSpinBox)
-    return editor
-
-
-def type_text(qtbot: QtBot, editor: QWidget, text: str) -> None:
-    """Type ``text`` key by key.
-
-    ``QTest.keyClicks`` handles ASCII only (Qt asserts on anything else), so
-    other characters arrive as key events that carry their text, as a
-    keyboard layout or an input method delivers them.
-    """
-    for char in text:
-        if char.isascii():
-            qtbot.keyClicks(editor, char)
-        else:
-            QTest.sendKeyEvent(
-                QTest.KeyAction.Click,
-                editor,
-                Qt.Key.Key_unknown,
-                char,
-                Qt.KeyboardModifier.NoModifier,
-            )
+pytest_plugins = ["support.window"]
 
 
 def type_into(qtbot: QtBot, editor: QWidget, text: str) -> None:
@@ -144,20 +81,6 @@ def fill(qtbot: QtBot, window: MainWindow, settings: model.Settings) -> None:
 def save_stored(data_dir: Path, settings: model.Settings = STORED) -> bytes:
     Store(data_dir).save(settings)
     return (data_dir / "settings.enc").read_bytes()
-
-
-def message_box(window: MainWindow, name: str) -> QMessageBox:
-    box = window.findChild(QMessageBox, name)
-    assert isinstance(box, QMessageBox), f"no message box {name!r} is open"
-    assert box.isVisible()
-    return box
-
-
-def answer(qtbot: QtBot, window: MainWindow, name: str, button: QMessageBox.StandardButton) -> None:
-    box = message_box(window, name)
-    choice = box.button(button)
-    assert choice is not None
-    qtbot.mouseClick(choice, Qt.MouseButton.LeftButton)
 
 
 def shown_texts(window: MainWindow) -> list[str]:

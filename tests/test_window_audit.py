@@ -8,25 +8,22 @@ searches the raw bytes of ``audit.log`` for any password or setting value.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import Qt
-from PySide6.QtTest import QTest
 from PySide6.QtWidgets import (
     QAbstractButton,
     QLabel,
-    QLineEdit,
     QMessageBox,
     QTreeWidget,
     QWidget,
 )
 from pytestqt.qtbot import QtBot
 from support.smtp import PASSWORD, USERNAME, Pki, StartServer, free_port, make_settings
+from support.window import SECRET, STORED, OpenWindow, answer, click, line, type_into
 
-from configurator import audit, fsutil, mail, model
-from configurator.app import create_window
+from configurator import audit, fsutil, mail
 from configurator.store import Access, Store
 from configurator.ui import workers
 from configurator.ui.banner import Kind
@@ -35,82 +32,16 @@ from configurator.ui.history import INTACT, NOT_INTACT, HistoryDialog
 from configurator.ui.modes import Mode
 from configurator.ui.window import MainWindow
 
-pytest_plugins = ["support.smtp"]
+pytest_plugins = ["support.smtp", "support.window"]
 
-SECRET = "s3cret-Pässwörd✓"
 NEW_SECRET = "correct horse battery staple"
 CHECK_TIMEOUT_MS = 15_000
-
-STORED = model.Settings(
-    account_name="Security Monitoring",
-    account_email="alerts@example.com",
-    server="smtp.example.com",
-    port=587,
-    security=model.Security.STARTTLS,
-    auth=model.Auth.LOGIN_PLAIN,
-    username="alerts@example.com",
-    password=SECRET,
-)
-
-OpenWindow = Callable[[], MainWindow]
 
 
 @pytest.fixture(autouse=True)
 def no_job_outlives_its_test(qtbot: QtBot) -> Iterator[None]:
     yield
     qtbot.waitUntil(lambda: workers.running_jobs() == 0, timeout=5000)
-
-
-@pytest.fixture
-def open_window(qtbot: QtBot, data_dir: Path) -> OpenWindow:
-    def opener() -> MainWindow:
-        window = create_window(data_dir)
-        qtbot.addWidget(window, before_close_func=MainWindow.close_without_asking)
-        window.show()
-        window.activateWindow()
-        qtbot.waitUntil(window.isActiveWindow)
-        return window
-
-    return opener
-
-
-def line(window: MainWindow, key: str) -> QLineEdit:
-    editor = window.form.editor(key)
-    assert isinstance(editor, QLineEdit)
-    return editor
-
-
-def type_into(qtbot: QtBot, editor: QWidget, text: str) -> None:
-    """Replace the field's contents key by key; non-ASCII arrives as key events with text."""
-    editor.setFocus()
-    qtbot.keyClick(editor, Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier)
-    qtbot.keyClick(editor, Qt.Key.Key_Backspace)
-    for char in text:
-        if char.isascii():
-            qtbot.keyClicks(editor, char)
-        else:
-            QTest.sendKeyEvent(
-                QTest.KeyAction.Click,
-                editor,
-                Qt.Key.Key_unknown,
-                char,
-                Qt.KeyboardModifier.NoModifier,
-            )
-
-
-def click(qtbot: QtBot, button: QAbstractButton) -> None:
-    assert button.isVisible(), button.objectName()
-    assert button.isEnabled(), button.objectName()
-    qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
-
-
-def answer(qtbot: QtBot, window: MainWindow, name: str, button: QMessageBox.StandardButton) -> None:
-    box = window.findChild(QMessageBox, name)
-    assert isinstance(box, QMessageBox), name
-    assert box.isVisible(), name
-    choice = box.button(button)
-    assert choice is not None
-    qtbot.mouseClick(choice, Qt.MouseButton.LeftButton)
 
 
 def trail(data_dir: Path) -> audit.AuditReport:

@@ -13,12 +13,12 @@ import json
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import QTimer
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (
     QAbstractButton,
@@ -28,7 +28,6 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QPlainTextEdit,
     QPushButton,
-    QSpinBox,
     QTreeWidget,
     QWidget,
 )
@@ -43,6 +42,10 @@ from support.smtp import (
     leaf_fingerprint,
     make_settings,
 )
+from support.window import OpenWindow, click, type_into
+from support.window import line as form_line
+from support.window import port as form_port
+from support.window import stored_settings as stored
 
 from configurator import mail, model
 from configurator.app import create_window
@@ -55,13 +58,11 @@ from configurator.ui.detect import DetectDialog, DetectRequest, request_from_for
 from configurator.ui.modes import VIEWS, Mode, Source
 from configurator.ui.window import MainWindow
 
-pytest_plugins = ["support.smtp"]
+pytest_plugins = ["support.smtp", "support.window"]
 
 USERS = {USERNAME: PASSWORD}
 RECIPIENT = "soc@example.org"
 CHECK_TIMEOUT_MS = 15_000
-
-OpenWindow = Callable[[], MainWindow]
 
 
 @pytest.fixture(autouse=True)
@@ -69,19 +70,6 @@ def no_job_outlives_its_test(qtbot: QtBot) -> Iterator[None]:
     """Every check a test starts has ended (cancelled ones too) before the next test."""
     yield
     qtbot.waitUntil(lambda: workers.running_jobs() == 0, timeout=5000)
-
-
-@pytest.fixture
-def open_window(qtbot: QtBot, data_dir: Path) -> OpenWindow:
-    def opener() -> MainWindow:
-        window = create_window(data_dir)
-        qtbot.addWidget(window, before_close_func=MainWindow.close_without_asking)
-        window.show()
-        window.activateWindow()
-        qtbot.waitUntil(window.isActiveWindow)
-        return window
-
-    return opener
 
 
 @dataclass(frozen=True)
@@ -97,29 +85,6 @@ class Lab:
 @pytest.fixture
 def lab(open_window: OpenWindow, data_dir: Path, smtp_server: StartServer, pki: Pki) -> Lab:
     return Lab(open_window, data_dir, smtp_server, pki)
-
-
-def store_settings(data_dir: Path, settings: model.Settings) -> None:
-    Store(data_dir).save(settings)
-
-
-def stored(data_dir: Path) -> model.Settings:
-    loaded = Store(data_dir).load()
-    assert loaded is not None
-    return loaded.settings
-
-
-def click(qtbot: QtBot, button: QAbstractButton) -> None:
-    assert button.isVisible(), button.objectName()
-    assert button.isEnabled(), button.objectName()
-    qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
-
-
-def type_into(qtbot: QtBot, editor: QWidget, text: str) -> None:
-    editor.setFocus()
-    qtbot.keyClick(editor, Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier)
-    qtbot.keyClick(editor, Qt.Key.Key_Backspace)
-    qtbot.keyClicks(editor, text)
 
 
 def open_check(qtbot: QtBot, window: MainWindow) -> CheckDialog:
@@ -170,16 +135,8 @@ def widget_texts(root: QWidget) -> list[str]:
     return texts
 
 
-def form_port(window: MainWindow) -> QSpinBox:
-    editor = window.form.editor("port")
-    assert isinstance(editor, QSpinBox)
-    return editor
-
-
-def form_line(window: MainWindow, key: str) -> QLineEdit:
-    editor = window.form.editor(key)
-    assert isinstance(editor, QLineEdit)
-    return editor
+def store_settings(data_dir: Path, settings: model.Settings) -> None:
+    Store(data_dir).save(settings)
 
 
 # -- what each mode tests -------------------------------------------------------------

@@ -10,83 +10,32 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
-import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QAbstractButton, QLabel, QLineEdit, QSpinBox, QTreeWidget, QWidget
+from PySide6.QtWidgets import QAbstractButton, QLabel, QSpinBox, QTreeWidget, QWidget
 from pytestqt.qtbot import QtBot
+from support.window import (
+    SECRET,
+    STORED,
+    OpenWindow,
+    click,
+    line,
+    loaded,
+    save_elsewhere,
+    type_into,
+)
 
 from configurator import audit, model
-from configurator.app import create_window
-from configurator.store import Store, Stored
+from configurator.store import Store
 from configurator.ui.conflict_dialog import CHANGED, UNCHANGED, ConflictDialog
 from configurator.ui.modes import Mode
 from configurator.ui.window import MainWindow
 
-SECRET = "s3cret-Pässwörd✓"
 THEIR_SECRET = "Sehr-Geheim-42!"
 MY_SECRET = "hunter2-secret"
 
-STORED = model.Settings(
-    account_name="Security Monitoring",
-    account_email="alerts@example.com",
-    server="smtp.example.com",
-    port=587,
-    security=model.Security.STARTTLS,
-    auth=model.Auth.LOGIN_PLAIN,
-    username="alerts@example.com",
-    password=SECRET,
-)
-
-OpenWindow = Callable[[], MainWindow]
-
-
-@pytest.fixture
-def open_window(qtbot: QtBot, data_dir: Path) -> OpenWindow:
-    def opener() -> MainWindow:
-        window = create_window(data_dir)
-        qtbot.addWidget(window, before_close_func=MainWindow.close_without_asking)
-        window.show()
-        window.activateWindow()
-        qtbot.waitUntil(window.isActiveWindow)
-        return window
-
-    return opener
-
-
-def loaded(data_dir: Path) -> Stored:
-    found = Store(data_dir).load()
-    assert found is not None
-    return found
-
-
-def save_elsewhere(data_dir: Path, **changes: object) -> Stored:
-    """What another program does: load, change, save from the revision it loaded."""
-    other = Store(data_dir)
-    current = other.load()
-    assert current is not None
-    return other.save(model.build(changes, current.settings), expected_revision=current.revision)
-
-
-def line(window: MainWindow, key: str) -> QLineEdit:
-    editor = window.form.editor(key)
-    assert isinstance(editor, QLineEdit)
-    return editor
-
-
-def type_into(qtbot: QtBot, editor: QWidget, text: str) -> None:
-    editor.setFocus()
-    qtbot.keyClick(editor, Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier)
-    qtbot.keyClick(editor, Qt.Key.Key_Backspace)
-    qtbot.keyClicks(editor, text)
-
-
-def click(qtbot: QtBot, button: QAbstractButton) -> None:
-    assert button.isVisible(), button.objectName()
-    assert button.isEnabled(), button.objectName()
-    qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+pytest_plugins = ["support.window"]
 
 
 def open_conflicts(window: MainWindow) -> list[ConflictDialog]:

@@ -9,70 +9,28 @@ on disk is noticed.  Every change is a real save through another ``Store``
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable
 from pathlib import Path
 
-import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QLineEdit, QWidget
 from pytestqt.qtbot import QtBot
+from support.window import (
+    STORED,
+    OpenWindow,
+    line,
+    save_elsewhere,
+    type_into,
+)
 
-from configurator import audit, model
-from configurator.app import create_window
-from configurator.store import Store, Stored
+from configurator import audit
+from configurator.store import Store
 from configurator.ui.banner import Kind
 from configurator.ui.modes import Mode
 from configurator.ui.watcher import SettingsWatcher
 from configurator.ui.window import CHANGED_ELSEWHERE, RELOADED, MainWindow
 
-SECRET = "s3cret-Pässwörd✓"
 SOON_MS = 1000  # "within a second"
 
-STORED = model.Settings(
-    account_name="Security Monitoring",
-    account_email="alerts@example.com",
-    server="smtp.example.com",
-    port=587,
-    security=model.Security.STARTTLS,
-    auth=model.Auth.LOGIN_PLAIN,
-    username="alerts@example.com",
-    password=SECRET,
-)
-
-OpenWindow = Callable[[], MainWindow]
-
-
-@pytest.fixture
-def open_window(qtbot: QtBot, data_dir: Path) -> OpenWindow:
-    def opener() -> MainWindow:
-        window = create_window(data_dir)
-        qtbot.addWidget(window, before_close_func=MainWindow.close_without_asking)
-        window.show()
-        window.activateWindow()
-        qtbot.waitUntil(window.isActiveWindow)
-        return window
-
-    return opener
-
-
-def line(window: MainWindow, key: str) -> QLineEdit:
-    editor = window.form.editor(key)
-    assert isinstance(editor, QLineEdit)
-    return editor
-
-
-def type_into(qtbot: QtBot, editor: QWidget, text: str) -> None:
-    editor.setFocus()
-    qtbot.keyClick(editor, Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier)
-    qtbot.keyClick(editor, Qt.Key.Key_Backspace)
-    qtbot.keyClicks(editor, text)
-
-
-def save_elsewhere(data_dir: Path, **changes: object) -> Stored:
-    other = Store(data_dir)
-    current = other.load()
-    assert current is not None
-    return other.save(model.build(changes, current.settings), expected_revision=current.revision)
+pytest_plugins = ["support.window"]
 
 
 def status(window: MainWindow) -> str:
