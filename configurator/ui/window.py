@@ -19,13 +19,17 @@ mode so that Submit saves them with the rest.  Those modules, and the mail
 code behind them, load only when first used; so do the message boxes
 (``dialogs``) and ``dataclasses``, and the audit trail's module loads when
 the trail is first read or written: none of them is needed to build the window.
+
+The window itself only assembles: the checks and detection are run by
+``check_controller``, a conflict is resolved by ``conflict``, changes on disk
+are followed by ``reload`` and the trail is written by ``auditing``; each is
+created on first use and receives the window.
 """
 
 from __future__ import annotations
 
 import itertools
-from functools import partial
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QEvent, QSize, Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QColor, QKeySequence, QPalette, QResizeEvent
@@ -44,12 +48,7 @@ from PySide6.QtWidgets import (
 )
 
 from configurator import keys, model, resources
-from configurator.errors import (
-    UNLOCK_FAILURES,
-    ConflictError,
-    SettingsUnreadable,
-    StoreError,
-)
+from configurator.errors import UNLOCK_FAILURES, ConflictError, SettingsUnreadable, StoreError
 from configurator.store import SETTINGS_FILE_NAME, Access, Store, Stored
 from configurator.ui import icons
 from configurator.ui.banner import Action, Banner, Kind
@@ -59,20 +58,21 @@ from configurator.ui.watcher import SettingsWatcher
 
 if TYPE_CHECKING:
     from configurator import audit
-    from configurator.mail import CheckResult
     from configurator.ui import dialogs
-    from configurator.ui.check_dialog import CheckDialog, CheckRun
+    from configurator.ui.auditing import AuditRecorder
+    from configurator.ui.check_controller import CheckController
+    from configurator.ui.check_dialog import CheckDialog
+    from configurator.ui.conflict import ConflictHandler
     from configurator.ui.conflict_dialog import ConflictDialog
-    from configurator.ui.detect import DetectChoice, DetectDialog, DetectRequest
+    from configurator.ui.detect import DetectDialog
     from configurator.ui.history import HistoryDialog
+    from configurator.ui.reload import DiskChanges
 
 TEST_TOOLTIPS: dict[Source, str] = {
     Source.STORED: "Check the stored settings against the server, step by step (Ctrl+T).",
     Source.FORM: "Check the values in the form against the server before saving them (Ctrl+T).",
 }
 NO_TEST = "Nothing to test: no settings are stored."
-TESTING_FORM = "the values in the form (not saved)"
-TESTING_STORED = "the stored settings"
 TITLE = "Mail Server Configurator"
 CHANGED_ELSEWHERE = "The stored settings were changed elsewhere; Submit will ask what to keep."
 RELOADED = "Settings were changed elsewhere and reloaded."
@@ -91,22 +91,25 @@ class MainWindow(QMainWindow):
         self.stored: Stored | None = None
         self.access = Access.WRITE
         self.unreadable: SettingsUnreadable | None = None
-        self._snapshot: Stored | None = None
+        # What Cancel returns to: the stored settings on entering Edit.
+        self.snapshot: Stored | None = None
         self._baseline: dict[str, object] | None = None
         self._notice: tuple[Kind, str, str] | None = None
         self._close_confirmed = False
         # Counts mode entries, so that a check started in one Edit session
         # does not put its findings into the form of another.
         self.generation = 0
-        self.check_dialog: CheckDialog | None = None
-        self.detect_dialog: DetectDialog | None = None
         self.history_dialog: HistoryDialog | None = None
-        self.conflict_dialog: ConflictDialog | None = None
         # True while the banner says the stored settings changed under an edit.
-        self._changed_elsewhere = False
+        self.changed_elsewhere = False
+        # The parts below are made on first use, so that they load only then.
+        self._checks: CheckController | None = None
+        self._conflicts: ConflictHandler | None = None
+        self._disk: DiskChanges | None = None
+        self._auditor: AuditRecorder | None = None
 
         self.form = SettingsForm()
-        self.form.edited.connect(self._form_edited)
+        self.form.edited.connect(self.form_edited)
         self.banner = Banner()
         self._build_actions()
         self._build_layout()
@@ -349,7 +352,7 @@ class MainWindow(QMainWindow):
             if exc.reason in UNLOCK_FAILURES:
                 from configurator import audit
 
-                warning = self._record(audit.Action.UNLOCK_FAILED, exc.reason.value)
+                warning = self.record(audit.Action.UNLOCK_FAILED, exc.reason.value)
                 if warning is not None:
                     self.statusBar().showMessage(warning)
             return
@@ -363,7 +366,7 @@ class MainWindow(QMainWindow):
         view = self.machine.view
         if mode is Mode.EDIT:
             assert self.stored is not None
-            self._snapshot = self.stored
+            self.snapshot = self.stored
             self.form.load(self.stored.settings)
             self.form.start_password_entry(keeps_stored=self.stored.settings.password_set)
         elif mode is Mode.READ_ONLY and self.stored is not None:
@@ -374,8 +377,8 @@ class MainWindow(QMainWindow):
         else:
             self.form.blank()
         if mode is not Mode.EDIT:
-            self._snapshot = None
-        self._changed_elsewhere = False
+            self.snapshot = None
+        self.changed_elsewhere = False
         self.form.set_editable(view.form_editable)
         self.form.setEnabled(view.form_enabled)
         for name, button in self._mode_buttons.items():
@@ -390,7 +393,7 @@ class MainWindow(QMainWindow):
         self._baseline = self.form.values() if view.has_edits else None
         self.setWindowModified(False)
         self._show_banner(mode)
-        self._show_location()
+        self.show_location()
         if view.form_editable:
             self.form.editor("account_name").setFocus(Qt.FocusReason.OtherFocusReason)
 
@@ -409,12 +412,12 @@ class MainWindow(QMainWindow):
 
     def _edit_tooltip(self, mode: Mode) -> str:
         if not self.writable:
-            return f"Read-only: {self._not_writable_reason()}"
+            return f"Read-only: {self.not_writable_reason()}"
         if mode is Mode.READ_ONLY:
             return "Change the stored settings (Ctrl+E)."
         return "Edit is available while the stored settings are shown."
 
-    def _not_writable_reason(self) -> str:
+    def not_writable_reason(self) -> str:
         return (
             f"this account may not change the settings in {self.store.data_dir} "
             "(no write permission). Ask the administrator who manages them, or run "
@@ -448,7 +451,7 @@ class MainWindow(QMainWindow):
                         tooltip=(
                             "Keep the unreadable file aside and enter new settings."
                             if self.writable
-                            else f"Not possible: {self._not_writable_reason()}"
+                            else f"Not possible: {self.not_writable_reason()}"
                         ),
                     ),
                     Action("&Keep the File and Quit", "quitButton", self.close),
@@ -463,14 +466,14 @@ class MainWindow(QMainWindow):
             self.banner.show_message(
                 Kind.WARNING,
                 "Read-only: you may not change these settings",
-                f"{situation} {self._not_writable_reason()}",
+                f"{situation} {self.not_writable_reason()}",
             )
         elif notice is not None:
             self.banner.show_message(*notice)
         else:
             self.banner.clear()
 
-    def _show_location(self) -> None:
+    def show_location(self) -> None:
         """Say in the status bar where the settings and their data key live."""
         if self.stored is None:
             key = "not known" if self.mode is Mode.UNREADABLE else "created with the first save"
@@ -488,16 +491,14 @@ class MainWindow(QMainWindow):
     def has_unsaved_changes(self) -> bool:
         return self._baseline is not None and self.form.values() != self._baseline
 
-    def _form_edited(self) -> None:
+    def form_edited(self) -> None:
         self.setWindowModified(self.has_unsaved_changes())
 
     def closeEvent(self, event: QCloseEvent) -> None:
         """Ask before losing edits: Save, Discard or Cancel (non-blocking)."""
         if self._close_confirmed or not self.has_unsaved_changes():
-            # Cancelling only wakes the worker; the window closes without waiting for it.
-            for view in (self.check_dialog, self.detect_dialog):
-                if view is not None:
-                    view.close()
+            if self._checks is not None:
+                self._checks.close_views()
             event.accept()
             return
         event.ignore()
@@ -534,7 +535,7 @@ class MainWindow(QMainWindow):
         """Back to Read-only with the snapshot taken on entering Edit; nothing is written."""
         if self.mode is not Mode.EDIT:
             return
-        self.stored = self._snapshot
+        self.stored = self.snapshot
         self.machine.go(Mode.READ_ONLY)
         self.statusBar().showMessage("Changes discarded.", 5000)
 
@@ -551,9 +552,9 @@ class MainWindow(QMainWindow):
             fields = "1 field needs" if count == 1 else f"{count} fields need"
             self.statusBar().showMessage(f"Not saved: {fields} attention.", 8000)
             return False
-        return self._save(settings, self.stored)
+        return self.save(settings, self.stored)
 
-    def _save(self, settings: model.Settings, base: Stored | None, *, over: bool = False) -> bool:
+    def save(self, settings: model.Settings, base: Stored | None, *, over: bool = False) -> bool:
         """Store ``settings`` if the store still holds ``base``; record it; enter Read-only.
 
         ``over``: the user chose to replace settings saved elsewhere (Keep Mine).
@@ -569,7 +570,7 @@ class MainWindow(QMainWindow):
             self.form.set_errors(exc)
             return False
         except ConflictError:
-            self._open_conflict(settings)
+            self._conflict_handler().open(settings)
             return False
         except SettingsUnreadable as exc:
             dialogs.error(self, "saveFailed", "Not Saved", exc.detail, exc.advice)
@@ -582,7 +583,7 @@ class MainWindow(QMainWindow):
         detail = f"revision {saved.revision}"
         if over:
             detail += f", replacing revision {expected} saved elsewhere"
-        warning = self._record(
+        warning = self.record(
             audit.Action.SUBMIT,
             detail,
             audit.changed_fields(base.settings if base is not None else None, saved.settings),
@@ -594,154 +595,49 @@ class MainWindow(QMainWindow):
 
     # -- concurrent changes ------------------------------------------------------
 
-    def _open_conflict(self, mine: model.Settings) -> None:
-        """Show what changed elsewhere beside the form's values, and ask what to keep."""
-        from configurator import audit
-        from configurator.ui import dialogs
-        from configurator.ui.conflict_dialog import ConflictDialog
+    @property
+    def conflict_dialog(self) -> ConflictDialog | None:
+        """The conflict dialog while it asks what to keep."""
+        return self._conflicts.dialog if self._conflicts is not None else None
 
-        try:
-            theirs = self.store.load()
-        except SettingsUnreadable as exc:
-            dialogs.error(
-                self,
-                "saveFailed",
-                "Not Saved",
-                "The settings were changed elsewhere, and what is stored now cannot be read. "
-                + exc.detail,
-                exc.advice,
-            )
-            return
-        values = self.form.values()
-        dialog = ConflictDialog(
-            self,
-            base=self.stored.settings if self.stored is not None else None,
-            mine=mine,
-            password_typed=bool(values.get("password")),
-            theirs=theirs,
-            last=audit.last_change(self.store.data_dir, self.store.key_backend),
-        )
-        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        dialog.finished.connect(partial(self._answer_conflict, dialog))
-        self.conflict_dialog = dialog
-        dialog.open()
+    def _conflict_handler(self) -> ConflictHandler:
+        if self._conflicts is None:
+            from configurator.ui.conflict import ConflictHandler
 
-    def _answer_conflict(self, dialog: ConflictDialog, _result: int) -> None:
-        from configurator.ui.conflict_dialog import Choice
-
-        self.conflict_dialog = None
-        if self.mode not in (Mode.WRITE, Mode.EDIT):
-            return
-        theirs = dialog.theirs
-        if dialog.choice is Choice.KEEP_MINE:
-            self._keep_mine(theirs)
-        elif dialog.choice is Choice.TAKE_THEIRS:
-            self.reload()
-            self.statusBar().showMessage(
-                "Your changes were discarded; the settings stored now are shown.", 8000
-            )
-        else:
-            self._rebase(theirs)
-            now = f"revision {theirs.revision}" if theirs is not None else "nothing is stored"
-            self.statusBar().showMessage(
-                f"Your edits are kept; Submit now saves them over the stored settings ({now}).",
-                8000,
-            )
-
-    def _keep_mine(self, theirs: Stored | None) -> None:
-        """Save the form over ``theirs``; an empty password keeps *their* password."""
-        try:
-            settings = model.build(self.form.values(), theirs.settings if theirs else None)
-        except model.ValidationError as exc:
-            # Only the password can fail here (nothing stored now to keep it from).
-            self._rebase(theirs)
-            self.form.set_errors(exc)
-            self.statusBar().showMessage("Not saved: enter the password.", 8000)
-            return
-        self._save(settings, theirs, over=True)
-
-    def _rebase(self, theirs: Stored | None) -> None:
-        """Keep the form's values but edit from ``theirs`` on (Back to Editing).
-
-        Submit then expects ``theirs``'s revision, Cancel returns to it, and an
-        empty password keeps the password stored now.
-        """
-        values = self.form.values()
-        self.stored = theirs
-        target = Mode.EDIT if theirs is not None else Mode.WRITE
-        if self.mode is target:
-            self._snapshot = theirs
-            if theirs is not None and not values.get("password"):
-                self.form.start_password_entry(keeps_stored=theirs.settings.password_set)
-        else:
-            if target is Mode.EDIT:
-                self.machine.go(Mode.READ_ONLY)  # Edit is entered from Read-only only
-            self.machine.go(target)
-            self.form.restore(values)
-            self._form_edited()
-        if self._changed_elsewhere:
-            self.banner.clear()
-            self._changed_elsewhere = False
+            self._conflicts = ConflictHandler(self)
+        return self._conflicts
 
     def _disk_changed(self) -> None:
-        """The settings files changed on disk: follow in Read-only, announce in Edit."""
-        mode = self.mode
-        if mode is Mode.REFUSED:
-            return
-        if mode is Mode.UNREADABLE:
-            self.reload()
-            if self.mode is not Mode.UNREADABLE:
-                self.statusBar().showMessage(RELOADED, 8000)
-            return
-        try:
-            current: Stored | None = self.store.load()
-            same = current == self.stored
-        except SettingsUnreadable:
-            same = False
-        if same:
-            if self._changed_elsewhere:
-                self.banner.clear()
-                self._changed_elsewhere = False
-            return
-        quiet = mode is Mode.READ_ONLY or (
-            mode is Mode.WRITE and not self.has_unsaved_changes() and self.conflict_dialog is None
-        )
-        self._update_last_change()
-        if self.history_dialog is not None and self.history_dialog.isVisible():
-            self.history_dialog.refresh()
-        if quiet:
-            self.reload()
-            if self.mode is not Mode.UNREADABLE:
-                self.statusBar().showMessage(RELOADED, 8000)
-            return
-        # Edits are never replaced under the user's hands: Submit will ask.
-        self._changed_elsewhere = True
-        self.banner.show_message(Kind.INFO, CHANGED_ELSEWHERE, "")
+        """The settings files changed on disk (the watcher says so)."""
+        if self._disk is None:
+            from configurator.ui.reload import DiskChanges
+
+            self._disk = DiskChanges(self)
+        self._disk.changed()
+
+    def forget_changed_elsewhere(self) -> None:
+        """Take back the banner saying that the settings changed under an edit."""
+        if self.changed_elsewhere:
+            self.banner.clear()
+            self.changed_elsewhere = False
 
     # -- the audit trail ---------------------------------------------------------
 
-    def _record(
+    def record(
         self, action: audit.Action, detail: str = "", fields_changed: tuple[str, ...] = ()
     ) -> str | None:
-        """Append to the audit trail; return a warning if that failed (never raises).
+        """Append to the audit trail; return a warning if that failed (never raises)."""
+        if self._auditor is None:
+            from configurator.ui.auditing import AuditRecorder
 
-        A reader cannot write the trail, and changes nothing worth recording.
-        """
-        from configurator import audit
+            self._auditor = AuditRecorder(self.store, lambda: self.writable, self.trail_changed)
+        return self._auditor.record(action, detail, fields_changed)
 
-        if not self.writable:
-            return None
-        warning = audit.record(
-            self.store.data_dir,
-            action,
-            fields_changed=fields_changed,
-            detail=detail,
-            key_backend=self.store.key_backend,
-        )
+    def trail_changed(self) -> None:
+        """Show what the audit trail says now: the last change and an open History."""
         self._update_last_change()
         if self.history_dialog is not None and self.history_dialog.isVisible():
             self.history_dialog.refresh()
-        return warning
 
     def _say(self, message: str, warning: str | None) -> None:
         """A status bar message, followed by the audit warning if there is one (not a modal)."""
@@ -774,7 +670,7 @@ class MainWindow(QMainWindow):
         if self.history_dialog is None:
             self.history_dialog = HistoryDialog(self, self.store.data_dir, self.store.key_backend)
         self.history_dialog.refresh()
-        _bring_up(self.history_dialog)
+        bring_up(self.history_dialog)
 
     def _enter_pressed(self) -> None:
         # A focused button gets Enter, as in dialogs; elsewhere Enter submits.
@@ -807,7 +703,7 @@ class MainWindow(QMainWindow):
         detail = "settings file and data key destroyed"
         if warnings:
             detail = "not all was erased: " + " ".join(warnings)
-        warning = self._record(audit.Action.RESET, detail)
+        warning = self.record(audit.Action.RESET, detail)
         self.stored = None
         self.machine.go(Mode.WRITE)
         message = "Settings reset: the file and its data key were destroyed."
@@ -836,7 +732,7 @@ class MainWindow(QMainWindow):
         except (StoreError, OSError) as exc:
             dialogs.error(self, "startAgainFailed", "Could Not Start Again", str(exc))
             return
-        warning = self._record(audit.Action.START_AGAIN, f"kept as {kept.name}")
+        warning = self.record(audit.Action.START_AGAIN, f"kept as {kept.name}")
         if warning is not None:
             self.statusBar().showMessage(warning)
         self.unreadable = None
@@ -848,247 +744,39 @@ class MainWindow(QMainWindow):
         )
         self.machine.go(Mode.WRITE)
 
-    # -- the server check ----------------------------------------------------
+    # -- the server check and detection -----------------------------------------
+
+    @property
+    def check_dialog(self) -> CheckDialog | None:
+        return self._checks.check_dialog if self._checks is not None else None
+
+    @property
+    def detect_dialog(self) -> DetectDialog | None:
+        return self._checks.detect_dialog if self._checks is not None else None
+
+    def _check_controller(self) -> CheckController:
+        if self._checks is None:
+            from configurator.ui.check_controller import CheckController
+
+            self._checks = CheckController(self)
+        return self._checks
 
     def settings_to_test(self) -> tuple[model.Settings, str] | None:
-        """What Test checks now: the stored settings, or the form's values if valid.
-
-        Invalid form values are shown beside their fields, as by Submit, and
-        nothing is tested.  An empty password in Edit mode means the stored one.
-        """
-        source = self.machine.view.test
-        if source is Source.STORED and self.stored is not None:
-            return self.stored.settings, TESTING_STORED
-        if source is not Source.FORM:
-            return None
-        base = self.stored.settings if self.stored is not None else None
-        try:
-            settings = model.build(self.form.values(), base)
-        except model.ValidationError as exc:
-            self.form.set_errors(exc)
-            count = len(exc.by_key())
-            fields = "1 field needs" if count == 1 else f"{count} fields need"
-            self.statusBar().showMessage(f"Not tested: {fields} attention.", 8000)
-            return None
-        return settings, TESTING_FORM
+        """What Test checks now: the stored settings, or the form's values if valid."""
+        return self._check_controller().settings_to_test()
 
     def _start_test(self) -> None:
-        """Open the results view for what Test checks now; the user starts the check there."""
-        found = self.settings_to_test()
-        if found is None:
-            return
-        dialog = self._check_view()
-        if not dialog.running:
-            dialog.prepare(*found)
-        _bring_up(dialog)
-
-    def _check_view(self) -> CheckDialog:
-        if self.check_dialog is None:
-            from configurator.ui.check_dialog import CheckDialog
-
-            self.check_dialog = CheckDialog(self)
-            self.check_dialog.start_requested.connect(self._run_check)
-            self.check_dialog.passed_with_recipient.connect(self._remember_recipient)
-            self.check_dialog.trust_requested.connect(self._trust_certificate)
-            self.check_dialog.check_ended.connect(self._check_ended)
-        return self.check_dialog
-
-    def _check_ended(self, result: CheckResult | None) -> None:
-        """Record the check's outcome in plain words (cancelled and crashed checks too)."""
-        from configurator import audit
-
-        if result is None:
-            detail = "stopped unexpectedly"
-        elif result.passed:
-            detail = "passed"
-        elif result.cancelled:
-            detail = "cancelled"
-        else:
-            failed, failure = result.failed_step, result.failure
-            summary = failure.summary if failure is not None else "unknown problem"
-            detail = f"failed at {failed.title}: {summary}" if failed else f"failed: {summary}"
-        run = self.check_dialog.run if self.check_dialog is not None else None
-        if run is not None and run.source == TESTING_FORM:
-            detail += " (values in the form, not saved)"
-        warning = self._record(audit.Action.CHECK, detail)
-        if warning is not None:
-            self.statusBar().showMessage(warning)
-
-    def _run_check(self) -> None:
-        dialog = self.check_dialog
-        if dialog is None:
-            return
-        found = self.settings_to_test()
-        if found is None:
-            dialog.refuse_start(
-                "The form has values that are not valid; each field in the window says why."
-                if self.machine.view.test is Source.FORM
-                else NO_TEST
-            )
-            return
-        dialog.begin(*found, self.generation)
-
-    def _still_current(self, run: CheckRun) -> bool:
-        """Whether findings of ``run`` still belong to what the window shows."""
-        import dataclasses
-
-        if self.mode is Mode.READ_ONLY:
-            if self.stored is None:
-                return False
-            # The test recipient and the pin are what a finding changes; the rest must match.
-            kept = dataclasses.replace(
-                run.settings,
-                test_recipient=self.stored.settings.test_recipient,
-                tls_fingerprint=self.stored.settings.tls_fingerprint,
-            )
-            return kept == self.stored.settings
-        return self.mode in (Mode.WRITE, Mode.EDIT) and run.generation == self.generation
-
-    def _keep_finding(
-        self, run: CheckRun, key: Literal["test_recipient", "tls_fingerprint"], value: str
-    ) -> tuple[bool, str]:
-        """Save ``key`` (Read-only) or put it into the form (Write, Edit); say what happened."""
-        import dataclasses
-
-        from configurator import audit
-
-        label = model.FIELDS_BY_KEY[key].label
-        if not self._still_current(run):
-            return False, (
-                f"{label} was not changed: the settings shown in the window are no "
-                "longer the ones this check tested."
-            )
-        if self.mode is not Mode.READ_ONLY:
-            self.form.set_value(key, value)
-            return True, f"{label} is set in the form; Submit saves it."
-        assert self.stored is not None
-        if getattr(self.stored.settings, key) == value:
-            return True, ""
-        if not self.writable:
-            return False, f"{label} was not saved: {self._not_writable_reason()}"
-        current = self.stored.settings
-        changed = (
-            dataclasses.replace(current, test_recipient=value)
-            if key == "test_recipient"
-            else dataclasses.replace(current, tls_fingerprint=value)
-        )
-        try:
-            saved = self.store.save(
-                changed,
-                expected_revision=self.stored.revision,
-                expected_lineage=self.stored.lineage,
-            )
-        except ConflictError:
-            self.reload()
-            return False, (
-                f"{label} was not saved: the settings were changed elsewhere meanwhile. "
-                "The window shows them now; check them again."
-            )
-        except (StoreError, model.ValidationError) as exc:
-            return False, f"{label} was not saved: {exc}"
-        warning = self._record(
-            audit.Action.SUBMIT,
-            f"revision {saved.revision}, from the server check",
-            audit.changed_fields(current, saved.settings),
-        )
-        if warning is not None:
-            self.statusBar().showMessage(warning)
-        self.stored = saved
-        self.form.load(saved.settings)
-        self._show_location()
-        return True, f"{label} saved (revision {saved.revision})."
-
-    def _remember_recipient(self, run: CheckRun) -> None:
-        _kept, message = self._keep_finding(run, "test_recipient", run.recipient)
-        if message and self.check_dialog is not None:
-            self.check_dialog.show_notice(message)
-
-    def _trust_certificate(self, run: CheckRun, fingerprint: str) -> None:
-        kept, message = self._keep_finding(run, "tls_fingerprint", fingerprint)
-        dialog = self.check_dialog
-        if dialog is None:
-            return
-        if not kept:
-            dialog.show_notice(message)
-            return
-        # Prove the pin at once: the check runs again with it.
-        self._run_check()
-        dialog.show_notice(f"{message} Checking again with the pinned certificate.".strip())
-
-    # -- detecting settings ------------------------------------------------------
+        self._check_controller().start_test()
 
     def _start_detect(self) -> None:
-        """Probe the form's server for a working port and security, on a worker."""
-        from configurator.ui.detect import DetectRequest
-
-        if self.mode is Mode.READ_ONLY and self.stored is not None:
-            stored = self.stored.settings
-            request = DetectRequest(
-                stored.server,
-                stored.username,
-                stored.password,
-                stored.timeout,
-                stored.ca_file,
-                stored.tls_fingerprint,
-            )
-        elif self.machine.view.form_editable:
-            found = self._detect_request_from_form()
-            if found is None:
-                return
-            request = found
-        else:
-            return
-        dialog = self._detect_view()
-        if not dialog.running:
-            dialog.begin(request)
-        _bring_up(dialog)
-
-    def _detect_request_from_form(self) -> DetectRequest | None:
-        from configurator.ui.detect import request_from_form
-
-        # In Edit mode an empty password field means the stored password, as for Submit.
-        keep = self.stored.settings.password if self.mode is Mode.EDIT and self.stored else ""
-        found = request_from_form(self.form.values(), stored_password=keep)
-        if isinstance(found, model.FieldError):
-            self.form.set_errors(model.ValidationError([found]))
-            self.statusBar().showMessage("Enter the server to detect its settings.", 8000)
-            return None
-        return found
-
-    def _detect_view(self) -> DetectDialog:
-        if self.detect_dialog is None:
-            from configurator.ui.detect import DetectDialog
-
-            self.detect_dialog = DetectDialog(self)
-            self.detect_dialog.apply_requested.connect(self._apply_detected)
-        return self.detect_dialog
-
-    def _apply_detected(self, choice: DetectChoice) -> None:
-        """Put the chosen port and security into the form, entering Edit from Read-only."""
-        if self.mode is Mode.READ_ONLY:
-            self.edit()
-        if self.mode not in (Mode.WRITE, Mode.EDIT):
-            self.statusBar().showMessage("Not applied: the settings cannot be changed.", 8000)
-            return
-        if self.form.values()["server"] != choice.server:
-            self.statusBar().showMessage(
-                "Not applied: Outgoing Mail Server changed since the detection; detect again.",
-                8000,
-            )
-            return
-        self.form.apply_connection(choice.port, choice.security)
-        if self.detect_dialog is not None:
-            self.detect_dialog.accept()
-        label = f"{choice.security.label} on port {choice.port}"
-        self.statusBar().showMessage(f"{label} is set in the form; Submit saves it.", 8000)
+        self._check_controller().start_detect()
 
     # -- stopping ------------------------------------------------------------------
 
     def _stop_checks(self) -> None:
         """Cancel a running check or detection without waiting for the network."""
-        for view in (self.check_dialog, self.detect_dialog):
-            if view is not None:
-                view.cancel()
+        if self._checks is not None:
+            self._checks.cancel()
 
     def _halt_outgoing_mail(self) -> None:
         """Stop all outgoing mail before the settings are destroyed.
@@ -1099,7 +787,7 @@ class MainWindow(QMainWindow):
         self._stop_checks()
 
 
-def _bring_up(view: QWidget) -> None:
+def bring_up(view: QWidget) -> None:
     """Show a modeless view, or bring it to the front if it is open already."""
     if view.isVisible():
         view.raise_()
