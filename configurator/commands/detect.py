@@ -1,0 +1,208 @@
+"""``detect``: try every port and security combination at once and propose (or store) the best."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from configurator import model
+from configurator.cli import PROG, Exit
+from configurator.commands import common
+from configurator.commands.background import in_background
+from configurator.errors import ConflictError, NotWritable, SettingsUnreadable, StoreError
+
+if TYPE_CHECKING:
+    import argparse
+
+    from configurator import mail
+    from configurator.cli import Console
+    from configurator.store import Store
+
+
+class _ProbePrinter:
+    """Prints each candidate's outcome as its probe finishes (probes run in parallel)."""
+
+    def __init__(self, console: Console) -> None:
+        import threading
+
+        self._console = console
+        self._lock = threading.Lock()
+
+    def __call__(self, probe: mail.Probe) -> None:
+        with self._lock:
+            self._console.write(_probe_line(probe) + "\n")
+
+
+_VERDICT_WIDTH = 13
+_CANDIDATE_WIDTH = 22
+
+
+def _probe_line(probe: mail.Probe) -> str:
+    from configurator.mail import Verdict
+
+    if probe.verdict is Verdict.WORKS:
+        what = "the login was accepted" if probe.auth_verified else "a verified TLS connection"
+    elif probe.verdict is Verdict.UNENCRYPTED:
+        what = "answers, but offers no encryption"
+    else:
+        what = probe.failure.summary if probe.failure is not None else "did not work"
+    verdict = probe.verdict.value
+    return (
+        f"{verdict:<{_VERDICT_WIDTH}}{probe.candidate.label:<{_CANDIDATE_WIDTH}}"
+        f"{common.seconds(probe.duration):>{common.TIME_WIDTH}}  {what}"
+    )
+
+
+def run(args: argparse.Namespace, store: Store, console: Console) -> int:
+    if args.allow_unencrypted and not args.apply:
+        console.err(f"{PROG} detect: --allow-unencrypted only has a meaning with --apply.")
+        return Exit.USAGE
+    code, stored = common.load_configured(store, console)
+    if stored is None:
+        return code
+    if args.apply:
+        try:
+            store.require_writable()
+        except NotWritable as exc:
+            console.err(f"{PROG}: {exc} {common.NOTHING_CHANGED}")
+            return Exit.ERROR
+
+    from configurator import mail
+
+    login = stored.auth is model.Auth.LOGIN_PLAIN
+    token = mail.CancelToken()
+    printer: _ProbePrinter | None = None
+    if not args.json:
+        printer = _ProbePrinter(console)
+        with_login = f" with the login of {stored.username}" if login else ""
+        console.write(
+            f"Trying {stored.server}{with_login}: every combination at once, waiting up to "
+            f"{stored.timeout:g} s per step:\n"
+        )
+    found = in_background(
+        lambda: mail.detect(
+            stored.server,
+            stored.username if login else "",
+            stored.password if login else "",
+            stored.timeout,
+            stored.ca_file,
+            # Named explicitly (not left to the default) so that the list is looked up now.
+            candidates=mail.DEFAULT_CANDIDATES,
+            tls_fingerprint=stored.tls_fingerprint,
+            cancel=token,
+            on_probe=printer,
+        ),
+        token,
+        "configurator-detect",
+    )
+    if token.cancelled:
+        console.err(f"{PROG}: interrupted; detection was cancelled.")
+        return Exit.INTERRUPTED
+
+    report = console.err if args.json else console.out
+    if not args.json:
+        console.out()
+    code = _detect_verdict(found, stored, args, report)
+    applied: dict[str, object] | None = None
+    if args.apply:
+        code, applied = _apply_detected(found, store, args, console, report)
+    if args.json:
+        data = found.to_dict()
+        if args.apply:
+            data["applied"] = applied
+        console.out(json.dumps(data, indent=2, ensure_ascii=False))
+    return code
+
+
+def _detect_verdict(
+    found: mail.DetectResult,
+    stored: model.Settings,
+    args: argparse.Namespace,
+    report: Callable[[str], None],
+) -> int:
+    """Say what was found and how to use it; return the exit code."""
+    import dataclasses
+
+    choice = found.best or found.unencrypted
+    if choice is None:
+        report(found.summary())
+        report(
+            f"Check Outgoing Mail Server; '{common.command(args, 'test')}' explains what goes "
+            "wrong with the stored port step by step."
+        )
+        return Exit.CHECK_FAILED
+    candidate = choice.candidate
+    if found.best is None:
+        report(f"WARNING: {found.warning}")
+        candidate = dataclasses.replace(candidate, security=model.Security.NONE)
+    else:
+        report(f"Best: {found.summary()}")
+    if (stored.port, stored.security) == (candidate.port, candidate.security):
+        report("The stored settings already use it.")
+    elif not args.apply:
+        intro = "To use it" if found.best is not None else "Only if you accept that"
+        command = common.command(
+            args, "set", "--port", str(candidate.port), "--security", candidate.security.value
+        )
+        report(f"{intro}: {command}")
+    return Exit.OK if found.best is not None else Exit.CHECK_FAILED
+
+
+def _apply_detected(
+    found: mail.DetectResult,
+    store: Store,
+    args: argparse.Namespace,
+    console: Console,
+    report: Callable[[str], None],
+) -> tuple[int, dict[str, object] | None]:
+    """Store the proposed combination; return the exit code and what was stored."""
+    if found.best is not None:
+        changes = found.best.candidate.changes()
+    elif found.unencrypted is not None and args.allow_unencrypted:
+        changes = {"port": found.unencrypted.candidate.port, "security": "none"}
+    elif found.unencrypted is not None:
+        console.err(
+            "Not applied: only an unencrypted connection works. Add --allow-unencrypted to "
+            f"store it anyway. {common.NOTHING_CHANGED}"
+        )
+        return Exit.CHECK_FAILED, None
+    else:
+        console.err(f"Not applied: no combination works. {common.NOTHING_CHANGED}")
+        return Exit.CHECK_FAILED, None
+    try:
+        current = store.load()
+        if current is None:
+            console.err(f"{PROG}: the settings were reset meanwhile. {common.NOTHING_CHANGED}")
+            return Exit.NOT_CONFIGURED, None
+        settings = model.build(changes, current.settings)
+        if settings == current.settings:
+            return Exit.OK, changes
+        saved = store.save(
+            settings, expected_revision=current.revision, expected_lineage=current.lineage
+        )
+    except SettingsUnreadable as exc:
+        return common.report_unreadable(exc, store, console), None
+    except model.ValidationError as exc:
+        return common.report_invalid(exc, console), None
+    except ConflictError as exc:
+        console.err(f"{PROG}: {exc} Nothing was saved; run the command again.")
+        return Exit.ERROR, None
+    except StoreError as exc:
+        console.err(f"{PROG}: {exc}")
+        return Exit.ERROR, None
+    from configurator import audit
+
+    common.record(store, console, "submit", fields=audit.changed_fields(current.settings, settings))
+    port_label = model.FIELDS_BY_KEY["port"].label
+    security_label = model.FIELDS_BY_KEY["security"].label
+    report(
+        f"Stored {port_label} {settings.port} and {security_label} {settings.security.label} "
+        f"(revision {saved.revision})."
+    )
+    if settings.sends_password_in_clear:
+        console.err(
+            "Warning: Login/Plain without Connection Security sends the user name and "
+            "password unencrypted."
+        )
+    return Exit.OK, changes

@@ -1,0 +1,72 @@
+"""``reset``: delete the settings and destroy their data key, after confirmation."""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING
+
+from configurator.cli import PROG, Exit
+from configurator.commands import common
+from configurator.errors import NotWritable
+
+if TYPE_CHECKING:
+    import argparse
+
+    from configurator.cli import Console
+    from configurator.store import Store
+
+
+def run(args: argparse.Namespace, store: Store, console: Console) -> int:
+    from configurator import keys
+
+    if not store.data_dir.exists():
+        console.out(f"Nothing is stored in {store.data_dir}: there was nothing to reset.")
+        return Exit.OK
+    try:
+        store.require_writable()
+    except NotWritable as exc:
+        console.err(f"{PROG}: {exc} {common.NOTHING_CHANGED}")
+        return Exit.ERROR
+    key_file = store.data_dir / keys.KEY_FILE_NAME
+    if not store.path.exists() and not key_file.exists():
+        console.out(f"Nothing is stored in {store.data_dir}: there was nothing to reset.")
+        return Exit.OK
+
+    if not args.yes:
+        refusal = _confirm_reset(store)
+        if refusal is not None:
+            console.err(f"{PROG} reset: {refusal} {common.NOTHING_CHANGED}")
+            return Exit.USAGE
+
+    warnings = store.reset()
+    console.out(
+        f"Reset done: the settings in {store.data_dir} were deleted and their data key "
+        "destroyed. Alert e-mail cannot be sent until new settings are stored."
+    )
+    for warning in warnings:
+        console.err(f"Warning: {warning}")
+    detail = f"not everything was erased: {warnings[0]}" if warnings else ""
+    common.record(store, console, "reset", detail=detail)
+    return Exit.OK
+
+
+def _confirm_reset(store: Store) -> str | None:
+    """Ask on a terminal; return why the reset must not go ahead, or ``None``."""
+    stream = sys.stdin
+    if stream is None or not stream.isatty():
+        return (
+            "refused: standard input is not a terminal, so the reset cannot be confirmed. "
+            f"Run '{PROG} reset --yes' to confirm it."
+        )
+    sys.stderr.write(
+        f"Delete the mail server settings in {store.data_dir} and destroy their data key?\n"
+        "Alert e-mail cannot be sent until new settings are stored. This cannot be undone.\n"
+        "Reset? [y/N] "
+    )
+    sys.stderr.flush()
+    answer = stream.readline()
+    if answer.strip().lower() in ("y", "yes"):
+        return None
+    if not answer:
+        sys.stderr.write("\n")
+    return "cancelled."
