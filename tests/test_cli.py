@@ -7,7 +7,6 @@ with ``Store``, not by trusting the command's own output.
 
 from __future__ import annotations
 
-import functools
 import io
 import json
 import os
@@ -25,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from support import asuser
 
 from configurator import __version__, cli, keys, model
 from configurator.store import Store
@@ -860,76 +860,14 @@ def _scope_user() -> tuple[int, int] | None:
     """The account the scope tests act as: ``nobody`` when running as root."""
     if os.geteuid() != 0:
         return None
-    import pwd
-
-    entry = pwd.getpwnam("nobody")
-    return entry.pw_uid, entry.pw_gid
-
-
-# Used when ``nobody`` cannot start this interpreter (it may live under a
-# private home directory): the process starts as root, loads every module the
-# commands may need, then becomes ``nobody`` for good before the command runs,
-# so every permission check is the operating system's own.
-_BECOME_USER = """
-import os, sys
-import configurator.cli, configurator.keys, configurator.paths, configurator.store
-import configurator.syntax, cryptography.exceptions, getpass, idna, keyring
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-import keyring.backends.chainer, keyring.backends.fail, keyring.errors
-import cryptography.hazmat.primitives.hashes, cryptography.hazmat.primitives.hmac
-import dataclasses, datetime, filelock, ipaddress, secrets, shlex, signal, tempfile, threading
-configurator.cli.build_parser().format_help()  # argparse loads gettext, locale, shutil as it goes
-keyring.get_keyring()
-uid, gid = int(sys.argv[1]), int(sys.argv[2])
-os.setgroups([])
-os.setgid(gid)
-os.setuid(uid)
-assert os.getuid() == uid and os.geteuid() == uid
-sys.exit(configurator.cli.main(sys.argv[3:]))
-"""
-
-
-@functools.cache
-def _user_can_start_python(uid: int, gid: int) -> bool:
-    try:
-        completed = subprocess.run(
-            [sys.executable, "-c", "pass"],
-            user=uid,
-            group=gid,
-            extra_groups=[],
-            cwd=REPO,
-            capture_output=True,
-            timeout=60,
-            check=False,
-        )
-    except OSError:
-        return False
-    return completed.returncode == 0
+    return asuser.nobody()
 
 
 def run_as_scope_user(*args: str, stdin: bytes = b"") -> Result:
     user = _scope_user()
     if user is None:
         return run_cli(*args, stdin=stdin)
-    uid, gid = user
-    as_user: int | None = None
-    as_group: int | None = None
-    if _user_can_start_python(uid, gid):
-        command = [*COMMAND, *args]
-        as_user, as_group = uid, gid
-    else:
-        command = [sys.executable, "-c", _BECOME_USER, str(uid), str(gid), *args]
-    completed = subprocess.run(
-        command,
-        input=stdin,
-        capture_output=True,
-        cwd=REPO,
-        timeout=60,
-        check=False,
-        user=as_user,
-        group=as_group,
-        extra_groups=[] if as_user is not None else None,
-    )
+    completed = asuser.run_as(*user, *args, stdin=stdin)
     result = Result(
         completed.returncode, completed.stdout.decode("utf-8"), completed.stderr.decode("utf-8")
     )

@@ -8,7 +8,6 @@ root; the operating system makes every permission decision.
 
 from __future__ import annotations
 
-import functools
 import grp
 import json
 import os
@@ -24,7 +23,7 @@ from pathlib import Path
 
 import platformdirs
 import pytest
-from support import secrets
+from support import asuser, secrets
 
 from configurator import audit, cli, fsutil, keys, model, paths
 from configurator.errors import KeyUnavailable
@@ -383,82 +382,15 @@ def test_the_real_window_sees_the_system_store_as_shared(system_dir: Path, qtbot
 
 # -- other accounts (as nobody) ------------------------------------------------------
 
-# Used when ``nobody`` cannot start this interpreter (it may live under a private
-# home directory): start as root, load every module the calls need, then become
-# ``nobody`` for good, so that every permission check is the operating system's own.
-_BECOME_USER = """
-import os, sys
-import configurator.cli, configurator.keys, configurator.paths, configurator.store
-import configurator.audit, configurator.syntax, cryptography.exceptions, getpass, idna
-import grp, pwd, keyring, configurator.mail, encodings.idna, smtplib, socket, ssl
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-import keyring.backends.chainer, keyring.backends.fail, keyring.errors
-import cryptography.hazmat.primitives.hashes, cryptography.hazmat.primitives.hmac
-import dataclasses, datetime, filelock, ipaddress, secrets, shlex, signal, tempfile, threading
-configurator.cli.build_parser().format_help()  # argparse loads gettext, locale, shutil as it goes
-keyring.get_keyring()
-uid, gid = int(sys.argv[1]), int(sys.argv[2])
-os.setgroups([])
-os.setgid(gid)
-os.setuid(uid)
-assert os.getuid() == uid and os.geteuid() == uid
-sys.exit(configurator.cli.main(sys.argv[3:]))
-"""
-
-
-def _nobody() -> tuple[int, int]:
-    import pwd
-
-    entry = pwd.getpwnam("nobody")
-    return entry.pw_uid, entry.pw_gid
-
-
-@functools.cache
-def _can_start_python(uid: int, gid: int) -> bool:
-    try:
-        completed = subprocess.run(
-            [sys.executable, "-c", "pass"],
-            user=uid,
-            group=gid,
-            extra_groups=[],
-            capture_output=True,
-            timeout=60,
-            check=False,
-        )
-    except OSError:
-        return False
-    return completed.returncode == 0
-
 
 def as_nobody(*args: str, stdin: bytes = b"") -> Result:
-    uid, gid = _nobody()
-    if _can_start_python(uid, gid):
-        completed = subprocess.run(
-            [*COMMAND, *args],
-            input=stdin,
-            capture_output=True,
-            cwd=REPO,
-            timeout=60,
-            check=False,
-            user=uid,
-            group=gid,
-            extra_groups=[],
-        )
-    else:
-        completed = subprocess.run(
-            [sys.executable, "-c", _BECOME_USER, str(uid), str(gid), *args],
-            input=stdin,
-            capture_output=True,
-            cwd=REPO,
-            timeout=60,
-            check=False,
-        )
+    completed = asuser.run_as(*asuser.nobody(), *args, stdin=stdin)
     return _result(completed)
 
 
 def share_with_nobodys_group(system_dir: Path) -> str:
     """What an administrator does to let a group read: chgrp the directory and the key."""
-    _, gid = _nobody()
+    _, gid = asuser.nobody()
     for path in (system_dir, system_dir / "settings.key"):
         os.chown(path, -1, gid)
     return grp.getgrgid(gid).gr_name
@@ -468,7 +400,7 @@ def share_with_nobodys_group(system_dir: Path) -> str:
 def test_an_account_outside_the_group_is_refused_with_the_reason(system_dir: Path) -> None:
     set_full("--system")
     group = grp.getgrgid(system_dir.stat().st_gid).gr_name
-    assert _nobody()[1] != system_dir.stat().st_gid
+    assert asuser.nobody()[1] != system_dir.stat().st_gid
     before = snapshot(system_dir)
 
     for command in (["show"], ["show", "--json"], ["set", "--port", "25"]):
