@@ -111,27 +111,25 @@ def start_again_confirmation(parent: QWidget, settings_path: Path) -> QMessageBo
 
 def error(parent: QWidget, name: str, title: str, text: str, informative: str = "") -> QMessageBox:
     """An error message with a single OK button, opened right away."""
-    box = _box(
-        parent,
-        name,
-        icon=QMessageBox.Icon.Critical,
-        title=title,
-        text=text,
-        informative=informative,
-        buttons={Button.Ok: ""},
-        default=Button.Ok,
-        escape=Button.Ok,
+    return _tell(
+        parent, name, QMessageBox.Icon.Critical, title=title, text=text, informative=informative
     )
-    box.open()
-    return box
 
 
 def notice(parent: QWidget, name: str, title: str, text: str, informative: str = "") -> QMessageBox:
     """A warning with a single OK button, opened right away."""
+    return _tell(
+        parent, name, QMessageBox.Icon.Warning, title=title, text=text, informative=informative
+    )
+
+
+def _tell(
+    parent: QWidget, name: str, icon: QMessageBox.Icon, *, title: str, text: str, informative: str
+) -> QMessageBox:
     box = _box(
         parent,
         name,
-        icon=QMessageBox.Icon.Warning,
+        icon=icon,
         title=title,
         text=text,
         informative=informative,
