@@ -42,7 +42,7 @@ from configurator.ui.banner import Banner, Kind
 from configurator.ui.workers import Job, Report
 
 if TYPE_CHECKING:
-    from configurator.mail import CancelToken, CheckResult, Step
+    from configurator.mail import CheckResult, Step
 
 OUTCOME_TEXT: dict[str, str] = {
     "pending": "Waiting",
@@ -180,7 +180,6 @@ class CheckDialog(QDialog):
         self.run: CheckRun | None = None
         self.outcome: CheckResult | None = None  # the last finished check
         self._job: Job | None = None
-        self._token: CancelToken | None = None
         self._items: dict[str, QTreeWidgetItem] = {}
         self._build()
         self.resize(720, self.sizeHint().height())
@@ -461,7 +460,7 @@ class CheckDialog(QDialog):
         job.progressed.connect(self._step_live)
         job.succeeded.connect(self._finished)
         job.failed.connect(self._crashed)
-        self._job, self._token = job, token
+        self._job = job
         job.start()
         self._set_running(True)
         self.cancel_button.setFocus(Qt.FocusReason.OtherFocusReason)
