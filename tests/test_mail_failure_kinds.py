@@ -361,9 +361,14 @@ def _is_temporary(scenario: Scenario, result: mail.CheckResult) -> None:
     assert result.failure.temporary
 
 
-def _auth_required(lab: Lab) -> Scenario:
-    script = Script(starttls=_tls(lab), replies={"MAIL": "530 5.7.0 Authentication required"})
+def _auth_required(lab: Lab, reply: str = "530 5.7.0 Authentication required") -> Scenario:
+    script = Script(starttls=_tls(lab), replies={"MAIL": reply})
     return _scripted(lab, script, auth=Auth.NONE)
+
+
+def _auth_required_over_tls(lab: Lab) -> Scenario:
+    # Over TLS already: the mention of TLS must not turn this into "encryption required".
+    return _auth_required(lab, "530 5.7.0 Authentication required: log in over TLS")
 
 
 def _encryption_required(lab: Lab) -> Scenario:
@@ -509,6 +514,12 @@ CASES: dict[str, Case] = {
     ),
     "login-required-to-send": Case(
         _auth_required,
+        StepId.SENDER,
+        Problem.AUTH_REQUIRED,
+        "the server requires authentication",
+    ),
+    "login-required-though-the-reply-mentions-tls": Case(
+        _auth_required_over_tls,
         StepId.SENDER,
         Problem.AUTH_REQUIRED,
         "the server requires authentication",
