@@ -679,8 +679,9 @@ def test_without_injection_the_same_server_passes(lab: Lab) -> None:
 def old_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every new SSLContext starts with the defaults of a platform that allows TLS 1.0 and 1.1.
 
-    Python 3.10 and later refuse them by default, older ones and some builds
-    do not; the check must refuse them by itself, whatever the defaults.
+    Python 3.10 and later refuse them by default (a minimum compiled into
+    the ssl module); Python 3.9 allowed them, and a build patched otherwise
+    may still.  The check must refuse them by itself, whatever the defaults.
     Only ``__new__`` is replaced: ``ssl.SSLContext`` itself must stay the
     class, whose property setters refer to it by name.
     """
