@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from configurator import fsutil
+from configurator.errors import UnsafePath
 
 POSIX = os.name == "posix"
 IS_ROOT = POSIX and os.geteuid() == 0
@@ -189,7 +190,7 @@ def test_ensure_private_dir_creates_it_private(tmp_path: Path) -> None:
 
 
 @pytest.mark.skipif(not POSIX, reason="POSIX permissions")
-@pytest.mark.parametrize("mode", [0o755, 0o750, 0o777, 0o701, 0o700])
+@pytest.mark.parametrize("mode", [0o755, 0o750, 0o701, 0o700])
 def test_ensure_private_dir_tightens_its_own_directory(tmp_path: Path, mode: int) -> None:
     target = tmp_path / "data"
     target.mkdir()
@@ -200,14 +201,42 @@ def test_ensure_private_dir_tightens_its_own_directory(tmp_path: Path, mode: int
     assert (target / "kept").read_bytes() == b"x"
 
 
+@pytest.mark.skipif(not POSIX, reason="POSIX permissions")
+@pytest.mark.parametrize("mode", [0o777, 0o770, 0o722, 0o1777])
+def test_ensure_private_dir_refuses_a_directory_others_may_change(
+    tmp_path: Path, mode: int
+) -> None:
+    """Refused with the fix, never chmod-ed behind the user's back."""
+    target = tmp_path / "data"
+    target.mkdir()
+    target.chmod(mode)
+    with pytest.raises(UnsafePath) as caught:
+        fsutil.ensure_private_dir(target)
+    assert "other users may change it" in str(caught.value)
+    assert f"chmod 700 {target}" in str(caught.value)
+    assert stat.S_IMODE(target.stat().st_mode) == mode
+
+
 @pytest.mark.skipif(not IS_ROOT, reason="needs root to hand a directory to another user")
-def test_ensure_private_dir_leaves_someone_elses_directory_alone(tmp_path: Path) -> None:
+def test_ensure_private_dir_refuses_someone_elses_directory(tmp_path: Path) -> None:
     target = tmp_path / "shared"
     target.mkdir()
     target.chmod(0o755)
     os.chown(target, 65534, 65534)
-    fsutil.ensure_private_dir(target)
+    with pytest.raises(UnsafePath, match="belongs to nobody, another account"):
+        fsutil.ensure_private_dir(target)
     assert stat.S_IMODE(target.stat().st_mode) == 0o755
+
+
+@pytest.mark.skipif(not POSIX, reason="POSIX permissions")
+def test_a_new_data_dir_is_0700_and_its_parents_are_left_alone(tmp_path: Path) -> None:
+    parent = tmp_path / "parent"
+    parent.mkdir()
+    parent.chmod(0o755)
+    target = parent / "data"
+    fsutil.ensure_private_dir(target)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o700
+    assert stat.S_IMODE(parent.stat().st_mode) == 0o755
 
 
 def test_ensure_private_dir_refuses_a_file(tmp_path: Path) -> None:
