@@ -368,8 +368,9 @@ def test_unreadable_file_is_reported_kept_and_never_overwritten(
     error = caught.value
     assert error.reason is reason
     # An unsafe file is named itself: here the key file.
-    assert error.path == (data_dir / keys.KEY_FILE_NAME if reason is Unreadable.UNSAFE else saved.path)
-    assert str(saved.path) in str(error)
+    named = data_dir / keys.KEY_FILE_NAME if reason is Unreadable.UNSAFE else saved.path
+    assert error.path == named
+    assert str(named) in str(error)
     assert error.advice in str(error)
     assert PASSWORD not in str(error)
     assert snapshot(data_dir) == before
