@@ -269,9 +269,7 @@ def _refuse_kind(path: Path, mode: int) -> None:
     )
 
 
-def read_bounded(
-    path: Path, limit: int, fix_mode: int | None = PRIVATE_FILE_MODE
-) -> bytes | None:
+def read_bounded(path: Path, limit: int, fix_mode: int | None = PRIVATE_FILE_MODE) -> bytes | None:
     """The bytes of a trusted regular file of at most ``limit`` bytes, ``None`` if missing."""
     try:
         fd = open_regular(path, limit, fix_mode=fix_mode)
