@@ -571,6 +571,12 @@ class _Verifier:
         remnants: list[int] = []
         foreign: list[int] = []
         for number, raw in enumerate(lines, start=1):
+            if raw is _TOO_LONG:  # no interruption leaves more than one record's worth
+                self.fail(
+                    f"Line {number} of {self.path.name} is longer than any record (over "
+                    f"{fsutil.MAX_RECORD_BYTES} bytes): it is not part of this trail."
+                )
+                continue
             parsed = _parse(raw)
             if parsed is None:
                 if raw.strip():

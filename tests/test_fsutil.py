@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import stat
 import time
 from pathlib import Path
@@ -354,3 +355,98 @@ def test_shred_overwrites_then_removes(
 
 def test_shred_of_a_missing_file_is_quiet(tmp_path: Path) -> None:
     fsutil.shred(tmp_path / "missing")
+
+
+# -- files no one else can plant ----------------------------------------------------
+
+
+@pytest.mark.skipif(not POSIX, reason="POSIX links, FIFOs and devices")
+def test_open_regular_refuses_every_kind_of_file_but_a_regular_one(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "fifo")
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "link").symlink_to("/dev/zero")
+    refusals = {
+        "fifo": "is a FIFO (named pipe)",
+        "folder": "is a directory",
+        "link": "is a symbolic link",
+    }
+    for name, words in refusals.items():
+        with pytest.raises(UnsafePath, match=re.escape(words)):
+            fsutil.open_regular(tmp_path / name, 1024)
+    with pytest.raises(UnsafePath, match="is a device"):
+        fsutil.open_regular(Path("/dev/null"), 1024)
+    with pytest.raises(FileNotFoundError):
+        fsutil.open_regular(tmp_path / "missing", 1024)
+
+
+@pytest.mark.skipif(not POSIX, reason="POSIX modes")
+def test_read_bounded_refuses_a_file_over_its_limit_and_one_others_may_change(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "settings.enc"
+    path.write_bytes(b"x" * 101)
+    path.chmod(0o600)
+    assert fsutil.read_bounded(path, 101) == b"x" * 101
+    with pytest.raises(UnsafePath, match="101 bytes long, more than such a file can be"):
+        fsutil.read_bounded(path, 100)
+    path.chmod(0o620)
+    with pytest.raises(UnsafePath, match="other users may change it") as caught:
+        fsutil.read_bounded(path, 1000)
+    assert f"chmod 600 {path}" in str(caught.value)
+    assert fsutil.read_bounded(tmp_path / "missing", 10) is None
+
+
+@pytest.mark.skipif(not POSIX, reason="POSIX links")
+def test_atomic_write_replaces_a_link_at_the_target_never_its_target(tmp_path: Path) -> None:
+    precious = tmp_path / "precious"
+    precious.write_bytes(b"someone else's")
+    target = tmp_path / "settings.enc"
+    target.symlink_to(precious)
+    fsutil.atomic_write(target, b"new")
+    assert not target.is_symlink()
+    assert target.read_bytes() == b"new"
+    assert precious.read_bytes() == b"someone else's"
+
+
+@pytest.mark.skipif(not POSIX, reason="POSIX links")
+def test_shred_refuses_a_link_and_leaves_its_target_alone(tmp_path: Path) -> None:
+    precious = tmp_path / "precious"
+    precious.write_bytes(b"someone else's")
+    key = tmp_path / "settings.key"
+    key.symlink_to(precious)
+    with pytest.raises(UnsafePath, match="is a symbolic link"):
+        fsutil.shred(key)
+    assert precious.read_bytes() == b"someone else's"
+    assert key.is_symlink()
+
+
+@pytest.mark.skipif(not POSIX, reason="POSIX links and flock")
+def test_a_lock_file_is_never_a_link_and_excludes_a_second_holder(tmp_path: Path) -> None:
+    from configurator.errors import StoreError
+
+    lock = tmp_path / "settings.lock"
+    with (
+        fsutil.locked(lock, 1, "busy"),
+        pytest.raises(StoreError, match="busy"),
+        fsutil.locked(lock, 0.1, "busy"),
+    ):
+        pass
+    with fsutil.locked(lock, 0, "busy"):
+        pass  # released when the first holder left
+    lock.unlink()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.write_bytes(b"untouched")
+    lock.symlink_to(elsewhere)
+    with pytest.raises(UnsafePath, match="is a symbolic link"), fsutil.locked(lock, 1, "busy"):
+        pass
+    assert elsewhere.read_bytes() == b"untouched"
+
+
+def test_the_account_comes_from_the_real_user_id(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("USER", "mallory")
+    monkeypatch.setenv("LOGNAME", "mallory")
+    if POSIX:
+        import pwd
+
+        assert fsutil.current_account() == pwd.getpwuid(os.getuid()).pw_name
+    assert fsutil.current_account() != "mallory"
