@@ -341,22 +341,6 @@ def locked(path: Path, timeout: float, busy: str) -> Iterator[None]:
         os.close(fd)  # closing releases the lock
 
 
-def try_lock(path: Path) -> int | None:
-    """Take the lock at once or not at all: the descriptor to close, or ``None`` (POSIX)."""
-    import fcntl
-
-    try:
-        fd = open_regular(path, MAX_KEY_BYTES, write=True, create=True)
-    except (OSError, StoreError):
-        return None
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        os.close(fd)
-        return None
-    return fd
-
-
 def ensure_private_dir(path: Path) -> None:
     """Create ``path`` as a directory only its owner may enter, or check the existing one.
 
