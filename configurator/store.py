@@ -745,7 +745,7 @@ def has_leftovers(data_dir: Path) -> bool:
     """Whether temporary files of saves lie in ``data_dir`` (in use, or left by a killed save).
 
     A listing of the directory, without the lock: ``Store.cleanup`` takes
-    the lock, and imports filelock, only when this finds something.
+    the lock only when this finds something.
     """
     return fsutil.has_temp_files(data_dir, _SAVED_FILES)
 
