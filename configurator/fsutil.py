@@ -230,7 +230,12 @@ def open_regular(
     try:
         info = os.fstat(fd)
         _refuse_kind(path, info.st_mode)
-        if before is not None and (info.st_dev, info.st_ino) != (before.st_dev, before.st_ino):
+        # POSIX only: there the two always agree; Windows fills them from other calls.
+        if (
+            _ON_POSIX
+            and before is not None
+            and (info.st_dev, info.st_ino) != (before.st_dev, before.st_ino)
+        ):
             raise UnsafePath(
                 path,
                 f"{path} was replaced while it was being opened: refused.",
