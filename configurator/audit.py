@@ -512,7 +512,7 @@ def read(data_dir: Path, key_backend: str | None = None) -> AuditReport:
     except OSError as exc:
         return _unreadable(path, f"{path} cannot be read ({exc.strerror or exc})")
     except UnsafePath as exc:
-        return _unreadable(path, f"{exc.detail} {exc.advice}".rstrip("."))
+        return _unreadable(path, f"{exc.detail} {exc.advice}", end="")
     try:
         key = _audit_key(data_dir, key_backend, create=False)
         key_problem = None if key is not None else "its key (audit.key) is missing"
@@ -525,9 +525,9 @@ def read(data_dir: Path, key_backend: str | None = None) -> AuditReport:
         return _unreadable(path, f"{path} cannot be read ({exc.strerror or exc})")
 
 
-def _unreadable(path: Path, why: str) -> AuditReport:
+def _unreadable(path: Path, why: str, end: str = ".") -> AuditReport:
     return AuditReport(
-        path, (), False, f"The audit trail cannot be checked: {why}.", readable=False
+        path, (), False, f"The audit trail cannot be checked: {why}{end}", readable=False
     )
 
 

@@ -115,12 +115,21 @@ def trust_problem(
     quoted = shlex.quote(str(path))
     if info.st_uid not in (os.geteuid(), 0):
         owner = account_name(info.st_uid)
+        me = shlex.quote(account_name(os.geteuid()))
+        if stat.S_ISDIR(info.st_mode):
+            advice = (
+                "Use a folder of your own (--data-dir), or, if you trust its contents, "
+                f"take it over with: sudo chown -R {me} {quoted}"
+            )
+        else:
+            advice = (
+                f"Check how it got there. Remove it (rm {quoted}), or, if you trust it, "
+                f"take it over with: sudo chown {me} {quoted}"
+            )
         return (
             f"{path} belongs to {owner}, another account, which may have put anything "
             "there: refused.",
-            f"Use a folder of your own (--data-dir), or, if you trust its contents, take it "
-            f"over with: sudo chown {'-R ' if stat.S_ISDIR(info.st_mode) else ''}"
-            f"{shlex.quote(account_name(os.geteuid()))} {quoted}",
+            advice,
         )
     if info.st_mode & _GROUP_OR_OTHERS_WRITE:
         change = f"{fix_mode:o}" if fix_mode is not None else "go-w"

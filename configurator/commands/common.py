@@ -94,10 +94,15 @@ def may_write(store: Store) -> bool:
 
 def report_unreadable(exc: SettingsUnreadable, store: Store, console: Console) -> int:
     """Say why the settings cannot be used; record a failed unlock if the trail may be written."""
+    if exc.reason is Unreadable.UNSAFE:
+        # Not the settings' fault: a file or folder of the store that is not safe to use.
+        console.err(f"{PROG}: {exc.detail}")
+        console.err(exc.advice)
+        return Exit.UNREADABLE
     console.err(f"{PROG}: the stored settings cannot be used ({exc.reason.value}).")
     console.err(exc.detail)
     console.err(exc.advice)
-    if exc.reason not in (Unreadable.NO_ACCESS, Unreadable.KEY_UNAVAILABLE, Unreadable.UNSAFE):
+    if exc.reason not in (Unreadable.NO_ACCESS, Unreadable.KEY_UNAVAILABLE):
         console.err(f"To discard them and start again: {PROG} reset")
     if exc.reason in UNLOCK_FAILURES and may_write(store):
         record(store, console, "unlock_failed", detail=exc.reason.value)
