@@ -269,6 +269,23 @@ def test_an_audit_trail_linked_to_dev_zero_does_not_let_set_save_and_then_fail(
 
 
 @needs_posix
+@pytest.mark.parametrize("plant", ["fifo", "dev-zero"])
+def test_the_window_opens_and_explains_over_a_planted_settings_file(
+    data_dir: Path, plant: str
+) -> None:
+    """Neither the load nor the watcher of on-disk changes may read it."""
+    set_full()
+    (data_dir / "settings.enc").unlink()
+    if plant == "fifo":
+        os.mkfifo(data_dir / "settings.enc")
+    else:
+        (data_dir / "settings.enc").symlink_to("/dev/zero")
+    result = run("--self-test", env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})
+    assert result.returncode == 0, result.stderr
+    assert "window shown (Settings unreadable)" in result.stdout
+
+
+@needs_posix
 @pytest.mark.parametrize(
     ("name", "limit"), [("settings.enc", 256 * 1024), ("settings.key", 4 * 1024)]
 )
