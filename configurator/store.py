@@ -17,11 +17,17 @@ The payload is JSON: ``{"schema": 1, "revision": n, "saved_at": "...",
 ``set_aside()`` (moves it within the data directory) or ``reset()`` touches it.
 
 A *shared* store is the system-wide one (``configurator --system``): its
-manager (root, or the account that owns the directory) writes it, and the
+manager (root, the account that owns the directory) writes it, and the
 directory's group may read it.  Directory 0755 with the marker
 ``fsutil.SHARED_MARKER``, ``settings.enc`` 0644 (it is sealed), ``settings.key``
 0640 with the directory's group; everyone else is refused with the reason.
 The per-user store stays private: directory 0700, files 0600.
+
+Every store, shared or not, is used only if its directory and files belong to
+the account using it or to root and no one else may change them, and every
+file is opened through ``fsutil.open_regular`` (no links, FIFOs or devices,
+bounded size): a store another account could have planted is refused with
+``UnsafePath``, naming the file and the fix.
 """
 
 from __future__ import annotations
