@@ -67,7 +67,7 @@ from configurator.frozen import frozen
 AUDIT_FILE_NAME = "audit.log"
 AUDIT_KEY_NAME = "audit.key"
 LOCK_FILE_NAME = "audit.lock"
-LOCK_TIMEOUT = 5.0
+LOCK_TIMEOUT = 10.0  # as long as the store's: twenty writers at once take turns here too
 RECORD_VERSION = 1
 MAX_DETAIL = 500
 _GENESIS = bytes(32)
