@@ -58,18 +58,20 @@ import json
 import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 from configurator import fsutil, keys, model
-from configurator.errors import KeyUnavailable, StoreError
+from configurator.errors import KeyUnavailable, StoreError, UnsafePath
 from configurator.frozen import frozen
 
 AUDIT_FILE_NAME = "audit.log"
 AUDIT_KEY_NAME = "audit.key"
 LOCK_FILE_NAME = "audit.lock"
-LOCK_TIMEOUT = 5.0
+LOCK_TIMEOUT = 10.0  # as long as the store's: twenty writers at once take turns here too
 RECORD_VERSION = 1
 MAX_DETAIL = 500
 _GENESIS = bytes(32)
+_AUDIT_COMMAND = "configurator audit"
 _NONCE_SIZE = 12
 
 
@@ -142,17 +144,24 @@ class Entry:
 
 @frozen
 class AuditReport:
-    """The whole trail and what its chain says about it."""
+    """The whole trail and what its chain says about it.
+
+    ``readable`` is False when the trail could not be read at all (no
+    permission, not a regular file, a data folder that is a file): then
+    ``problem`` says why, and nothing is said about the chain.
+    """
 
     path: Path
     entries: tuple[Entry, ...]
     intact: bool
     problem: str | None
     warnings: tuple[str, ...] = ()
+    readable: bool = True
 
     def to_dict(self) -> dict[str, object]:
         return {
             "path": str(self.path),
+            "readable": self.readable,
             "intact": self.intact,
             "problem": self.problem,
             "warnings": list(self.warnings),
@@ -193,7 +202,7 @@ def record(
     try:
         with _locked(data_dir):
             _append(data_dir, chosen, fields, detail[:MAX_DETAIL], key_backend)
-    except (OSError, StoreError) as exc:
+    except (OSError, StoreError, MemoryError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         return (
             f"The audit trail in {data_dir} could not be updated ({reason}); "
@@ -209,18 +218,28 @@ class _LockBusy(StoreError):
 @contextlib.contextmanager
 def _locked(data_dir: Path) -> Iterator[None]:
     """One writer at a time; a separate lock, so recording inside a store save cannot deadlock."""
-    import filelock
+    if not fsutil.is_shared_dir(data_dir):
+        fsutil.ensure_private_dir(data_dir)
+    else:
+        fsutil.check_directory(data_dir)
+    try:
+        with fsutil.locked(data_dir / LOCK_FILE_NAME, LOCK_TIMEOUT, "busy"):
+            yield
+    except StoreError as exc:
+        if str(exc) == "busy":
+            raise _LockBusy("another program kept it locked") from None
+        raise
 
-    fsutil.ensure_private_dir(data_dir)
-    lock = filelock.FileLock(data_dir / LOCK_FILE_NAME, timeout=LOCK_TIMEOUT, mode=0o600)
-    try:
-        lock.acquire()
-    except filelock.Timeout:
-        raise _LockBusy("another program kept it locked") from None
-    try:
-        yield
-    finally:
-        lock.release()
+
+def check_files(data_dir: Path) -> None:
+    """Refuse (``UnsafePath``) before a change if a file of the trail is not safe to touch.
+
+    A change whose record could not be appended would leave the trail
+    silent; this catches the planted files (links, FIFOs, devices, files of
+    other accounts) before anything is saved.
+    """
+    for name in (AUDIT_FILE_NAME, AUDIT_KEY_NAME, LOCK_FILE_NAME):
+        fsutil.check_file(Path(data_dir) / name)
 
 
 def _append(
@@ -231,10 +250,10 @@ def _append(
     key = _audit_key(data_dir, backend, create=True)
     assert key is not None
     path = data_dir / AUDIT_FILE_NAME
-    flags = os.O_RDWR | os.O_APPEND | os.O_CREAT | getattr(os, "O_BINARY", 0)
-    fd = os.open(path, flags, fsutil.PRIVATE_FILE_MODE)
+    # Never through a symbolic link, never into a FIFO or device, never a file of another account.
+    fd = fsutil.open_regular(path, None, append=True, create=True)
     try:
-        existing = _read_fd(fd)
+        existing, size = _read_tail(fd, path)
         last, torn = _last_record(existing)
         seq = last.seq + 1 if last is not None else 1
         body: dict[str, object] = {
@@ -258,17 +277,36 @@ def _append(
         os.fsync(fd)
     finally:
         os.close(fd)
-    if not existing:
+    if not size:
         fsutil.fsync_dir(data_dir)
 
 
-def _read_fd(fd: int) -> bytes:
-    """The whole file; with O_APPEND the writes still go to its end."""
-    os.lseek(fd, 0, os.SEEK_SET)
-    chunks = []
-    while chunk := os.read(fd, 1 << 16):
-        chunks.append(chunk)
-    return b"".join(chunks)
+# The end of the trail read to find the record to chain onto: a cut-off
+# remnant and the last whole record fit in it, whatever the file's length.
+_TAIL_BYTES = 2 * fsutil.MAX_RECORD_BYTES + 2
+
+
+def _read_tail(fd: int, path: Path) -> tuple[bytes, int]:
+    """The last whole lines of the file (at most ``_TAIL_BYTES``) and its size.
+
+    With O_APPEND the writes still go to the end.  Raises ``StoreError``
+    when the tail holds no record though the file is longer: whatever is
+    there is no trail of this program, and chaining onto nothing would
+    silently start a new one.
+    """
+    size = os.fstat(fd).st_size
+    start = max(0, size - _TAIL_BYTES)
+    os.lseek(fd, start, os.SEEK_SET)
+    tail = fsutil.read_at_most(fd, _TAIL_BYTES)
+    if start > 0:
+        cut = tail.find(b"\n")
+        tail = tail[cut + 1 :] if cut >= 0 else b""
+        if _last_record(tail)[0] is None:
+            raise StoreError(
+                f"the end of {path} holds no record of the trail (it has been overwritten); "
+                f"'{_AUDIT_COMMAND}' shows what is wrong"
+            )
+    return tail, size
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -309,13 +347,8 @@ def _last_record(blob: bytes) -> tuple[_Raw | None, bool]:
 
 
 def _os_user() -> str:
-    import getpass
-
-    try:
-        return getpass.getuser()
-    except Exception:  # no login name (a container, a service account without one)
-        uid = getattr(os, "getuid", None)
-        return f"uid {uid()}" if uid is not None else "unknown"
+    """The account from the process's real user id, never from ``USER`` or ``LOGNAME``."""
+    return fsutil.current_account()
 
 
 # -- keys and seals -----------------------------------------------------------------
@@ -458,22 +491,61 @@ def _parse(raw: bytes) -> _Raw | None:
 
 
 def read(data_dir: Path, key_backend: str | None = None) -> AuditReport:
-    """Every record, oldest first, checked link by link against the audit key."""
-    path = Path(data_dir) / AUDIT_FILE_NAME
+    """Every record, oldest first, checked link by link against the audit key.
+
+    The file is read line by line, each line at most ``fsutil.MAX_RECORD_BYTES``
+    (a longer one is not a record, and is skipped without being kept), so a
+    trail of any length is read in bounded memory.
+    """
+    data_dir = Path(data_dir)
+    path = data_dir / AUDIT_FILE_NAME
     try:
-        blob = path.read_bytes()
+        if data_dir.exists():
+            fsutil.check_directory(data_dir)
+        fd = fsutil.open_regular(path, None)
     except FileNotFoundError:
         return AuditReport(path, (), True, None)
+    except NotADirectoryError:
+        return _unreadable(path, f"the data folder {data_dir} is a file, not a directory")
+    except PermissionError:
+        return _unreadable(path, f"{path} cannot be read by this account (no permission)")
     except OSError as exc:
-        return AuditReport(
-            path, (), False, f"The audit trail {path} cannot be read ({exc.strerror or exc})."
-        )
+        return _unreadable(path, f"{path} cannot be read ({exc.strerror or exc})")
+    except UnsafePath as exc:
+        return _unreadable(path, f"{exc.detail} {exc.advice}", end="")
     try:
-        key = _audit_key(Path(data_dir), key_backend, create=False)
+        key = _audit_key(data_dir, key_backend, create=False)
         key_problem = None if key is not None else "its key (audit.key) is missing"
     except StoreError as exc:
         key, key_problem = None, str(exc)
-    return _Verifier(path, key, key_problem).run(blob)
+    try:
+        with os.fdopen(fd, "rb") as handle:
+            return _Verifier(path, key, key_problem).run(_lines(handle))
+    except OSError as exc:
+        return _unreadable(path, f"{path} cannot be read ({exc.strerror or exc})")
+
+
+def _unreadable(path: Path, why: str, end: str = ".") -> AuditReport:
+    return AuditReport(
+        path, (), False, f"The audit trail cannot be checked: {why}{end}", readable=False
+    )
+
+
+_TOO_LONG = b"\0(longer than any record)"
+
+
+def _lines(handle: BinaryIO) -> Iterator[bytes]:
+    """Each line without its line end; one longer than a record becomes ``_TOO_LONG``."""
+    while True:
+        line = handle.readline(fsutil.MAX_RECORD_BYTES + 1)
+        if not line:
+            return
+        if len(line) > fsutil.MAX_RECORD_BYTES and not line.endswith(b"\n"):
+            while line and not line.endswith(b"\n"):  # skip the rest, keeping nothing
+                line = handle.readline(1 << 16)
+            yield _TOO_LONG
+            continue
+        yield line.removesuffix(b"\n")
 
 
 class _Verifier:
@@ -493,14 +565,18 @@ class _Verifier:
         if self.problem is None:
             self.problem = text
 
-    def run(self, blob: bytes) -> AuditReport:
-        lines = blob.split(b"\n")
-        tail = lines.pop()  # empty when the file ends with a line end, as it should
+    def run(self, lines: Iterable[bytes]) -> AuditReport:
         previous = _GENESIS
         expected = 1
         remnants: list[int] = []
         foreign: list[int] = []
-        for number, raw in enumerate([*lines, tail] if tail else lines, start=1):
+        for number, raw in enumerate(lines, start=1):
+            if raw is _TOO_LONG:  # no interruption leaves more than one record's worth
+                self.fail(
+                    f"Line {number} of {self.path.name} is longer than any record (over "
+                    f"{fsutil.MAX_RECORD_BYTES} bytes): it is not part of this trail."
+                )
+                continue
             parsed = _parse(raw)
             if parsed is None:
                 if raw.strip():

@@ -44,6 +44,10 @@ class Exit(enum.IntEnum):
     UNREADABLE = 4
     INVALID = 5
     CHECK_FAILED = 6
+    # 7 is taken by the outbox ("kept for later").  The change was made but the
+    # audit trail could not record it: not 0, since a record is missing that
+    # an administrator relies on, and not 1, since the change itself succeeded.
+    NOT_RECORDED = 8
     INTERRUPTED = 130  # Ctrl+C, as shells report a SIGINT
 
 

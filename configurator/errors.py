@@ -20,6 +20,7 @@ class Unreadable(enum.StrEnum):
     KEY_MISMATCH = "key_mismatch"  # a key exists, but not the one this file was sealed with
     NEWER_FORMAT = "newer_format"  # written by a newer version of the configurator
     NO_ACCESS = "no_access"  # the operating system refused to read it
+    UNSAFE = "unsafe"  # not a regular file, or another account could have changed it
 
 
 # The reasons that mean "the settings could not be unlocked": recorded in the
@@ -47,6 +48,19 @@ class SettingsUnreadable(StoreError):
         self.detail = detail
         self.advice = advice
         super().__init__(f"{detail} {advice}")
+
+
+class UnsafePath(SettingsUnreadable):
+    """A file or folder of the store that another account could have planted or changed.
+
+    A symbolic link, a FIFO, a device, a file too large to be one of ours,
+    or one that another account owns or may write: it is refused before it is
+    read, and never written, truncated or followed.  ``detail`` names the file
+    and what was found, ``advice`` the command that fixes it.
+    """
+
+    def __init__(self, path: Path, detail: str, advice: str) -> None:
+        super().__init__(Unreadable.UNSAFE, path, detail, advice)
 
 
 class KeyUnavailable(StoreError):

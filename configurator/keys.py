@@ -101,8 +101,10 @@ class FileKeyStore(KeyStore):
     Like ssh with a private key, a key file open to other users is refused,
     with the command that fixes it:
 
-    - one that others may change, always: whoever can replace the key can
-      replace the settings (and send the alerts elsewhere);
+    - one that others may change, or that another account (not root) owns,
+      always: whoever can replace the key can replace the settings (and send
+      the alerts elsewhere); so is a symbolic link, a FIFO, a device or a file
+      larger than ``fsutil.MAX_KEY_BYTES`` (``fsutil.open_regular``);
     - one that others may read, when this user manages the store (owns the
       key and may write the directory): it was opened by accident, and
       using it would hide that.  A reader of a store that its manager shares
@@ -122,16 +124,26 @@ class FileKeyStore(KeyStore):
         self.shared = shared
 
     def read(self) -> bytes | None:
+        # A symbolic link, FIFO or device, a file of another account, one others
+        # may change or one too large for a key: UnsafePath, before it is read.
+        fix_mode = SHARED_KEY_MODE if self.shared else fsutil.PRIVATE_FILE_MODE
         try:
-            with open(self.path, "rb") as handle:
-                info = os.fstat(handle.fileno())
-                raw = handle.read()
+            fd = fsutil.open_regular(self.path, fsutil.MAX_KEY_BYTES, fix_mode=fix_mode)
         except FileNotFoundError:
             return None
         except OSError as exc:
             raise KeyUnavailable(
                 f"The key file {self.path} cannot be read ({exc.strerror or exc})."
             ) from None
+        try:
+            info = os.fstat(fd)
+            raw = fsutil.read_at_most(fd, fsutil.MAX_KEY_BYTES)
+        except OSError as exc:
+            raise KeyUnavailable(
+                f"The key file {self.path} cannot be read ({exc.strerror or exc})."
+            ) from None
+        finally:
+            os.close(fd)
         if raw.startswith(_ERASED_PREFIX):
             return None  # a Reset erased it and was stopped before it could delete it
         if not raw.startswith(_KEY_FILE_PREFIX):
@@ -150,10 +162,9 @@ class FileKeyStore(KeyStore):
         return key
 
     def _refuse_if_exposed(self, info: os.stat_result) -> None:
+        # One that others may change never gets here: fsutil.open_regular refuses it.
         readable_by_others = stat.S_IROTH if self.shared else stat.S_IRGRP | stat.S_IROTH
-        if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
-            exposure = "other users may change it"
-        elif (
+        if (
             info.st_mode & readable_by_others
             and info.st_uid == os.geteuid()
             and os.access(self.path.parent, os.W_OK)

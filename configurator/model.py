@@ -382,11 +382,43 @@ def _ca_file_problem(path: str) -> str | None:
         return problem
     if not os.path.isabs(path):
         return "must be an absolute path"
-    if not os.path.isfile(path):
+    import stat
+
+    try:
+        info = os.stat(path)  # a link to a CA bundle is fine: what it leads to is judged
+    except OSError:
         return "is not an existing file"
+    if stat.S_ISDIR(info.st_mode):
+        return "is not an existing file"
+    if not stat.S_ISREG(info.st_mode):
+        from configurator import fsutil
+
+        # Reading a FIFO or a device could hang the check or never end.
+        return f"is {fsutil.kind_of(info.st_mode)}, not a regular file"
     if not os.access(path, os.R_OK):
         return "cannot be read by this user"
-    return None
+    return _ca_file_trust_problem(path, info)
+
+
+def _ca_file_trust_problem(path: str, info: os.stat_result) -> str | None:
+    """Whoever may change the CA file decides which servers the check trusts."""
+    if os.name != "posix" or (info.st_uid in (os.geteuid(), 0) and not info.st_mode & 0o022):
+        return None
+    import shlex
+    import stat
+
+    from configurator import fsutil
+
+    if info.st_uid not in (os.geteuid(), 0):
+        return (
+            f"belongs to {fsutil.account_name(info.st_uid)}, another account, which could "
+            "decide which servers the check trusts: use a copy of your own"
+        )
+    return (
+        f"may be changed by other accounts (permissions {stat.filemode(info.st_mode)}), "
+        "which could decide which servers the check trusts: make it safe with "
+        f"chmod go-w {shlex.quote(path)}"
+    )
 
 
 def _parse_port(value: object) -> tuple[int | None, str | None]:

@@ -17,11 +17,17 @@ The payload is JSON: ``{"schema": 1, "revision": n, "saved_at": "...",
 ``set_aside()`` (moves it within the data directory) or ``reset()`` touches it.
 
 A *shared* store is the system-wide one (``configurator --system``): its
-manager (root, or the account that owns the directory) writes it, and the
+manager (root, the account that owns the directory) writes it, and the
 directory's group may read it.  Directory 0755 with the marker
 ``fsutil.SHARED_MARKER``, ``settings.enc`` 0644 (it is sealed), ``settings.key``
 0640 with the directory's group; everyone else is refused with the reason.
 The per-user store stays private: directory 0700, files 0600.
+
+Every store, shared or not, is used only if its directory and files belong to
+the account using it or to root and no one else may change them, and every
+file is opened through ``fsutil.open_regular`` (no links, FIFOs or devices,
+bounded size): a store another account could have planted is refused with
+``UnsafePath``, naming the file and the fix.
 """
 
 from __future__ import annotations
@@ -30,7 +36,6 @@ import contextlib
 import enum
 import json
 import os
-import stat
 import struct
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -43,6 +48,7 @@ from configurator.errors import (
     SettingsUnreadable,
     StoreError,
     Unreadable,
+    UnsafePath,
 )
 from configurator.frozen import frozen
 
@@ -96,7 +102,9 @@ class Store:
     def __init__(
         self, data_dir: Path, key_backend: str | None = None, *, shared: bool | None = None
     ) -> None:
-        self.data_dir = Path(data_dir)
+        # Resolved once: a symbolic link given as the data directory is followed
+        # here and never again, and the folder it leads to is what is checked.
+        self.data_dir = Path(os.path.realpath(data_dir))
         self.path = self.data_dir / SETTINGS_FILE_NAME
         self.shared = fsutil.is_shared_dir(self.data_dir) if shared is None else shared
         choice = keys.backend_choice(key_backend)
@@ -117,18 +125,13 @@ class Store:
         """Return the stored settings, ``None`` if there are none.
 
         Raises ``SettingsUnreadable`` (with the reason) for every file that
-        exists but cannot be used.
+        exists but cannot be used, ``UnsafePath`` (one of them) for a data
+        directory or file another account could have planted or changed.
         """
-        try:
-            blob = self.path.read_bytes()
-        except FileNotFoundError:
+        if not self.check():
             return None
-        except IsADirectoryError:
-            raise self._unreadable(
-                Unreadable.NO_ACCESS,
-                f"{self.path} is a directory, not a settings file.",
-                "Move it out of the way, then start again.",
-            ) from None
+        try:
+            blob = fsutil.read_bounded(self.path, fsutil.MAX_SETTINGS_BYTES, self._file_mode())
         except OSError as exc:
             if self.shared and isinstance(exc, PermissionError):
                 raise self._shared_refusal() from None
@@ -138,7 +141,48 @@ class Store:
                 "Ask the administrator who manages this store for access, "
                 "or use your own store with --data-dir.",
             ) from None
+        if blob is None:
+            return None
         return self._open(blob)
+
+    def _file_mode(self) -> int:
+        return SHARED_FILE_MODE if self.shared else fsutil.PRIVATE_FILE_MODE
+
+    def check(self) -> bool:
+        """Whether the data directory exists; raise if it cannot be the store's.
+
+        ``SettingsUnreadable`` for a path that is not a directory or cannot
+        be entered, ``UnsafePath`` for one another account could change.
+        """
+        try:
+            fsutil.check_directory(self.data_dir)
+        except FileNotFoundError:
+            return False
+        except NotADirectoryError:
+            raise self._unreadable(
+                Unreadable.NO_ACCESS,
+                f"The data folder {self.data_dir} is a file, not a directory.",
+                "Give --data-dir the path of a folder (an existing one, or one to create).",
+            ) from None
+        except OSError as exc:
+            raise self._unreadable(
+                Unreadable.NO_ACCESS,
+                f"The data folder {self.data_dir} cannot be read by this account "
+                f"({exc.strerror or exc}).",
+                "Ask the administrator who manages it for access, or use your own "
+                "store with --data-dir.",
+            ) from None
+        return True
+
+    def check_files(self) -> None:
+        """Refuse (``UnsafePath``) before a change if a file of the store is not safe to touch."""
+        self.check()
+        for name, mode in (
+            (SETTINGS_FILE_NAME, self._file_mode()),
+            (keys.KEY_FILE_NAME, keys.SHARED_KEY_MODE if self.shared else None),
+            (LOCK_FILE_NAME, None),
+        ):
+            fsutil.check_file(self.data_dir / name, mode or fsutil.PRIVATE_FILE_MODE)
 
     def _shared_refusal(self) -> SettingsUnreadable:
         return self._unreadable(
@@ -329,6 +373,10 @@ class Store:
             return Access.WRITE if creatable else Access.NONE
         if not directory.is_dir() or not os.access(directory, os.R_OK | os.X_OK):
             return Access.NONE
+        try:
+            self.check()
+        except SettingsUnreadable:
+            return Access.NONE
         existing = [p for p in (self.path, self.data_dir / keys.KEY_FILE_NAME) if p.exists()]
         if not all(os.access(p, os.R_OK) for p in existing):
             return Access.NONE
@@ -336,7 +384,27 @@ class Store:
             return Access.WRITE
         return Access.READ
 
+    def refusal(self) -> str:
+        """Why this account may not read the store, in words (for ``Access.NONE``)."""
+        try:
+            self.check()
+        except SettingsUnreadable as exc:
+            return f"{exc.detail} {exc.advice}"
+        if self.shared:
+            return self._shared_refusal().detail
+        return (
+            f"This account has no permission to read the settings in {self.data_dir}. "
+            "Ask the administrator who manages them for access, or use a store of your "
+            "own with --data-dir."
+        )
+
     def require_writable(self) -> None:
+        """Raise ``NotWritable`` unless this account may change the store.
+
+        A data directory that cannot be the store's raises its own
+        ``SettingsUnreadable`` (not a directory, unsafe) first.
+        """
+        self.check()
         if self.access() is Access.WRITE:
             return
         if self.shared:
@@ -353,6 +421,35 @@ class Store:
         )
 
     # -- writing ---------------------------------------------------------
+
+    def update(
+        self, change: Callable[[Stored | None], model.Settings | None]
+    ) -> tuple[Stored | None, Stored | None]:
+        """Read, change and write the settings as one step, under the writers' lock.
+
+        ``change`` gets what is stored now (``None``: nothing) and returns
+        the settings to store, or ``None`` to store nothing; exceptions it
+        raises (``model.ValidationError``) leave the store as it was.  Writers
+        that call this at the same time take turns, each changing the latest
+        revision, so none of them meets a conflict.  Returns what was stored
+        before and what was stored now (``None`` if nothing was written).
+        """
+        self.require_writable()
+        self._create_directory()
+        with self._lock():
+            current = self.load()
+            settings = change(current)
+            if settings is None:
+                return current, None
+            errors = model.validate(settings)
+            if errors:
+                raise model.ValidationError(errors)
+            saved = self._save_locked(
+                settings,
+                current.revision if current else 0,
+                current.lineage if current else None,
+            )
+            return current, saved
 
     def save(
         self,
@@ -375,20 +472,25 @@ class Store:
         if errors:
             raise model.ValidationError(errors)
         self.require_writable()
+        self._create_directory()
+        with self._lock():
+            return self._save_locked(settings, expected_revision, expected_lineage)
+
+    def _create_directory(self) -> None:
         try:
             self.ensure_directory()
         except OSError as exc:
             raise NotWritable(
                 self.data_dir, f"The folder {self.data_dir} cannot be created: {exc.strerror}."
             ) from None
-        with self._lock():
-            return self._save_locked(settings, expected_revision, expected_lineage)
 
     def ensure_directory(self) -> None:
         """Create the data directory with the permissions this kind of store needs.
 
         A shared store's directory is 0755 (never writable by others) and
-        carries the marker that tells every front end it is shared.
+        carries the marker that tells every front end it is shared.  An
+        existing directory that others may change is refused (``UnsafePath``),
+        not repaired.
         """
         if not self.shared:
             fsutil.ensure_private_dir(self.data_dir)
@@ -397,10 +499,7 @@ class Store:
             self.data_dir.mkdir(mode=SHARED_DIR_MODE, parents=True, exist_ok=True)
             if os.name == "posix":
                 self.data_dir.chmod(SHARED_DIR_MODE)  # mkdir's mode is cut by the umask
-        if os.name == "posix":
-            info = self.data_dir.stat()
-            if info.st_uid == os.geteuid() and info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
-                self.data_dir.chmod(stat.S_IMODE(info.st_mode) & ~(stat.S_IWGRP | stat.S_IWOTH))
+        fsutil.check_directory(self.data_dir)
         if not fsutil.is_shared_dir(self.data_dir):
             fsutil.atomic_write(
                 self.data_dir / fsutil.SHARED_MARKER, _SHARED_MARKER_TEXT, mode=SHARED_FILE_MODE
@@ -465,7 +564,7 @@ class Store:
             fsutil.atomic_write(
                 self.path,
                 seal(key, key_store.location, plaintext),
-                mode=SHARED_FILE_MODE if self.shared else fsutil.PRIVATE_FILE_MODE,
+                mode=self._file_mode(),
             )
         except OSError as exc:
             raise StoreError(self._write_failure(exc, stored.revision)) from None
@@ -497,20 +596,13 @@ class Store:
     @contextlib.contextmanager
     def _lock(self) -> Iterator[None]:
         """Serialise writers across processes; the OS releases it if the holder dies."""
-        import filelock
-
-        lock = filelock.FileLock(self.data_dir / LOCK_FILE_NAME, timeout=LOCK_TIMEOUT, mode=0o600)
-        try:
-            lock.acquire()
-        except filelock.Timeout:
-            raise StoreError(
-                f"Another program is saving the settings in {self.data_dir} right now; "
-                "nothing was changed. Try again in a moment."
-            ) from None
-        try:
+        with fsutil.locked(
+            self.data_dir / LOCK_FILE_NAME,
+            LOCK_TIMEOUT,
+            f"Another program is saving the settings in {self.data_dir} right now; "
+            "nothing was changed. Try again in a moment.",
+        ):
             yield
-        finally:
-            lock.release()
 
     def cleanup(self) -> list[Path]:
         """Remove temporary files that saves killed part-way left behind.
@@ -523,20 +615,14 @@ class Store:
         """
         if not has_leftovers(self.data_dir) or self.access() is not Access.WRITE:
             return []
-        import filelock  # only now: most starts find nothing to remove
-
-        lock = filelock.FileLock(self.data_dir / LOCK_FILE_NAME, timeout=0, mode=0o600)
         try:
-            lock.acquire()
-        except (filelock.Timeout, OSError):
+            with fsutil.locked(self.data_dir / LOCK_FILE_NAME, 0, "busy"):
+                removed: list[Path] = []
+                for name in _SAVED_FILES:
+                    removed += fsutil.remove_stale_temp_files(self.data_dir, name, older_than=0)
+                return removed
+        except (OSError, StoreError):
             return []
-        try:
-            removed: list[Path] = []
-            for name in _SAVED_FILES:
-                removed += fsutil.remove_stale_temp_files(self.data_dir, name, older_than=0)
-            return removed
-        finally:
-            lock.release()
 
     def set_aside(self) -> Path:
         """Move an unusable settings file aside (kept in the data directory).
@@ -588,9 +674,10 @@ class Store:
         one can decrypt, never a readable one.  Returns warnings for anything
         that could not be erased.
         """
-        self.require_writable()
-        if not self.data_dir.is_dir():
+        if not self.check():
             return []
+        self.require_writable()
+        self.check_files()
         with self._lock():
             return self._reset_locked()
 
@@ -611,7 +698,7 @@ class Store:
                 continue
             try:
                 key_store.destroy()
-            except (KeyUnavailable, OSError) as exc:
+            except (KeyUnavailable, OSError, UnsafePath) as exc:
                 warnings.append(f"The data key in {key_store.describe()} was not erased: {exc}")
         try:
             self.path.unlink()
@@ -631,10 +718,15 @@ class Store:
     def _sealed_location(self, path: Path | None = None) -> keys.KeyLocation | None:
         """Where a settings file says its key is, or ``None`` if it cannot tell."""
         try:
-            with open(path or self.path, "rb") as handle:
-                header = handle.read(HEADER_SIZE)
+            fd = fsutil.open_regular(path or self.path, None, fix_mode=self._file_mode())
+        except (OSError, StoreError):
+            return None
+        try:
+            header = fsutil.read_at_most(fd, HEADER_SIZE)
         except OSError:
             return None
+        finally:
+            os.close(fd)
         if len(header) < HEADER_SIZE:
             return None
         magic, _version, location_byte, _key_id, _nonce = _HEADER.unpack(header)
@@ -659,18 +751,13 @@ def has_leftovers(data_dir: Path) -> bool:
     """Whether temporary files of saves lie in ``data_dir`` (in use, or left by a killed save).
 
     A listing of the directory, without the lock: ``Store.cleanup`` takes
-    the lock, and imports filelock, only when this finds something.
+    the lock only when this finds something.
     """
     return fsutil.has_temp_files(data_dir, _SAVED_FILES)
 
 
 def _account_name(uid: int) -> str:
-    try:
-        import pwd
-
-        return pwd.getpwuid(uid).pw_name
-    except (ImportError, KeyError):  # no pwd on Windows; an id without a name
-        return f"uid {uid}"
+    return fsutil.account_name(uid)
 
 
 def _group_name(gid: int) -> str:

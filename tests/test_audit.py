@@ -18,7 +18,7 @@ import pytest
 from support import secrets, testkeyring
 from support.faultdriver import Driver
 
-from configurator import audit, keys, model
+from configurator import audit, fsutil, keys, model
 from configurator.audit import Action
 from configurator.store import Store
 
@@ -523,3 +523,40 @@ def test_a_missing_keyring_with_the_keyring_backend_gives_a_warning(
     assert warning is not None
     assert "keyring" in warning
     assert not (data_dir / LOG).exists()
+
+
+def test_a_line_longer_than_any_record_is_reported_and_not_kept(data_dir: Path) -> None:
+    assert audit.record(data_dir, audit.Action.SUBMIT, fields_changed=("port",)) is None
+    with open(data_dir / audit.AUDIT_FILE_NAME, "ab") as handle:
+        handle.write(b"x" * (3 * fsutil.MAX_RECORD_BYTES) + b"\n")
+    report = audit.read(data_dir)
+    assert not report.intact
+    assert report.readable
+    assert report.problem is not None
+    assert "Line 2 of audit.log is longer than any record" in report.problem
+    assert [entry.seq for entry in report.entries] == [1]
+
+
+def test_appending_reads_only_the_end_of_a_long_trail(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for _ in range(3):
+        assert audit.record(data_dir, audit.Action.CHECK, detail="x" * 400) is None
+    with open(data_dir / audit.AUDIT_FILE_NAME, "r+b") as handle:
+        records = handle.read()
+    # Many records before: the append must not read them (bounded, whatever the length).
+    many = records * 40
+    (data_dir / audit.AUDIT_FILE_NAME).write_bytes(many)
+    read_sizes: list[int] = []
+    real_read = os.read
+
+    def counting_read(fd: int, size: int) -> bytes:
+        data = real_read(fd, size)
+        read_sizes.append(len(data))
+        return data
+
+    monkeypatch.setattr(os, "read", counting_read)
+    audit.record(data_dir, audit.Action.CHECK)
+    monkeypatch.undo()
+    assert len(many) > 4 * fsutil.MAX_RECORD_BYTES
+    assert sum(read_sizes) <= 2 * fsutil.MAX_RECORD_BYTES + 2 + 4096

@@ -137,7 +137,7 @@ def test_no_trail_yet(data_dir: Path, created: bool) -> None:
 def test_json_shape(data_dir: Path) -> None:
     set_full()
     data = audit_json()
-    assert set(data) == {"path", "intact", "problem", "warnings", "entries"}
+    assert set(data) == {"path", "readable", "intact", "problem", "warnings", "entries"}
     assert data["path"] == str(data_dir / audit.AUDIT_FILE_NAME)
     [entry] = data["entries"]  # type: ignore[misc]
     assert set(entry) == {
@@ -327,22 +327,33 @@ def test_a_damaged_file_that_is_not_a_key_problem_is_not_an_unlock_failure(
     assert actions() == ["submit"]
 
 
-def test_a_trail_that_cannot_be_written_is_a_warning_and_the_save_still_happens(
+def test_a_trail_with_something_planted_in_its_way_stops_the_save_before_it_happens(
     data_dir: Path,
 ) -> None:
     data_dir.mkdir(mode=0o700)
     (data_dir / audit.AUDIT_FILE_NAME).mkdir()  # something in its way
     options = [part for option, value in FULL.items() for part in (option, value)]
     result = run_cli("set", *options, "--password-stdin", stdin=f"{PASSWORD}\n".encode())
-    assert result.returncode == 0
+    assert result.returncode == 4
+    assert f"{data_dir / audit.AUDIT_FILE_NAME} is a directory" in result.stderr
+    assert result.stdout == ""
+    assert Store(data_dir).load() is None
+
+
+def test_a_save_the_trail_cannot_record_exits_8_saying_what_was_saved(data_dir: Path) -> None:
+    """Saved, then the record failed: never "exit 1, unexpected error"."""
+    set_full()
+    (data_dir / audit.AUDIT_KEY_NAME).write_bytes(b"not a key\n")  # damaged
+    result = run_cli("set", "--port", "2526")
+    assert result.returncode == cli.Exit.NOT_RECORDED == 8
     assert "Saved the mail server settings" in result.stdout
-    warning = [line for line in result.stderr.splitlines() if line.startswith("Warning: ")]
-    assert len(warning) == 1
-    assert "could not be updated" in warning[0]
-    assert "(settings saved) is not recorded" in warning[0]
+    [line] = result.stderr.splitlines()
+    assert line.startswith("configurator: the settings were saved (revision 2), but the audit")
+    assert "(settings saved) is not recorded there" in line
+    assert "unexpected" not in result.stderr
     loaded = Store(data_dir).load()
     assert loaded is not None
-    assert loaded.settings.server == SERVER
+    assert loaded.settings.port == 2526
 
 
 # -- checks ---------------------------------------------------------------------------
@@ -502,4 +513,5 @@ def test_only_writing_calls_load_the_lock_and_the_trail(
         assert "configurator.audit" not in loaded
     else:
         assert "configurator.audit" in loaded
-        assert ("filelock" in loaded) == (args[0] != "audit")
+        # The locks are taken by fsutil (flock, without following links), not filelock.
+        assert ("filelock" in loaded) == (os.name != "posix" and args[0] != "audit")

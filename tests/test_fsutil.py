@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import stat
 import time
 from pathlib import Path
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from configurator import fsutil
+from configurator.errors import UnsafePath
 
 POSIX = os.name == "posix"
 IS_ROOT = POSIX and os.geteuid() == 0
@@ -189,7 +191,7 @@ def test_ensure_private_dir_creates_it_private(tmp_path: Path) -> None:
 
 
 @pytest.mark.skipif(not POSIX, reason="POSIX permissions")
-@pytest.mark.parametrize("mode", [0o755, 0o750, 0o777, 0o701, 0o700])
+@pytest.mark.parametrize("mode", [0o755, 0o750, 0o701, 0o700])
 def test_ensure_private_dir_tightens_its_own_directory(tmp_path: Path, mode: int) -> None:
     target = tmp_path / "data"
     target.mkdir()
@@ -200,14 +202,42 @@ def test_ensure_private_dir_tightens_its_own_directory(tmp_path: Path, mode: int
     assert (target / "kept").read_bytes() == b"x"
 
 
+@pytest.mark.skipif(not POSIX, reason="POSIX permissions")
+@pytest.mark.parametrize("mode", [0o777, 0o770, 0o722, 0o1777])
+def test_ensure_private_dir_refuses_a_directory_others_may_change(
+    tmp_path: Path, mode: int
+) -> None:
+    """Refused with the fix, never chmod-ed behind the user's back."""
+    target = tmp_path / "data"
+    target.mkdir()
+    target.chmod(mode)
+    with pytest.raises(UnsafePath) as caught:
+        fsutil.ensure_private_dir(target)
+    assert "other users may change it" in str(caught.value)
+    assert f"chmod 700 {target}" in str(caught.value)
+    assert stat.S_IMODE(target.stat().st_mode) == mode
+
+
 @pytest.mark.skipif(not IS_ROOT, reason="needs root to hand a directory to another user")
-def test_ensure_private_dir_leaves_someone_elses_directory_alone(tmp_path: Path) -> None:
+def test_ensure_private_dir_refuses_someone_elses_directory(tmp_path: Path) -> None:
     target = tmp_path / "shared"
     target.mkdir()
     target.chmod(0o755)
     os.chown(target, 65534, 65534)
-    fsutil.ensure_private_dir(target)
+    with pytest.raises(UnsafePath, match="belongs to nobody, another account"):
+        fsutil.ensure_private_dir(target)
     assert stat.S_IMODE(target.stat().st_mode) == 0o755
+
+
+@pytest.mark.skipif(not POSIX, reason="POSIX permissions")
+def test_a_new_data_dir_is_0700_and_its_parents_are_left_alone(tmp_path: Path) -> None:
+    parent = tmp_path / "parent"
+    parent.mkdir()
+    parent.chmod(0o755)
+    target = parent / "data"
+    fsutil.ensure_private_dir(target)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o700
+    assert stat.S_IMODE(parent.stat().st_mode) == 0o755
 
 
 def test_ensure_private_dir_refuses_a_file(tmp_path: Path) -> None:
@@ -325,3 +355,98 @@ def test_shred_overwrites_then_removes(
 
 def test_shred_of_a_missing_file_is_quiet(tmp_path: Path) -> None:
     fsutil.shred(tmp_path / "missing")
+
+
+# -- files no one else can plant ----------------------------------------------------
+
+
+@pytest.mark.skipif(not POSIX, reason="POSIX links, FIFOs and devices")
+def test_open_regular_refuses_every_kind_of_file_but_a_regular_one(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "fifo")
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "link").symlink_to("/dev/zero")
+    refusals = {
+        "fifo": "is a FIFO (named pipe)",
+        "folder": "is a directory",
+        "link": "is a symbolic link",
+    }
+    for name, words in refusals.items():
+        with pytest.raises(UnsafePath, match=re.escape(words)):
+            fsutil.open_regular(tmp_path / name, 1024)
+    with pytest.raises(UnsafePath, match="is a device"):
+        fsutil.open_regular(Path("/dev/null"), 1024)
+    with pytest.raises(FileNotFoundError):
+        fsutil.open_regular(tmp_path / "missing", 1024)
+
+
+@pytest.mark.skipif(not POSIX, reason="POSIX modes")
+def test_read_bounded_refuses_a_file_over_its_limit_and_one_others_may_change(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "settings.enc"
+    path.write_bytes(b"x" * 101)
+    path.chmod(0o600)
+    assert fsutil.read_bounded(path, 101) == b"x" * 101
+    with pytest.raises(UnsafePath, match="101 bytes long, more than such a file can be"):
+        fsutil.read_bounded(path, 100)
+    path.chmod(0o620)
+    with pytest.raises(UnsafePath, match="other users may change it") as caught:
+        fsutil.read_bounded(path, 1000)
+    assert f"chmod 600 {path}" in str(caught.value)
+    assert fsutil.read_bounded(tmp_path / "missing", 10) is None
+
+
+@pytest.mark.skipif(not POSIX, reason="POSIX links")
+def test_atomic_write_replaces_a_link_at_the_target_never_its_target(tmp_path: Path) -> None:
+    precious = tmp_path / "precious"
+    precious.write_bytes(b"someone else's")
+    target = tmp_path / "settings.enc"
+    target.symlink_to(precious)
+    fsutil.atomic_write(target, b"new")
+    assert not target.is_symlink()
+    assert target.read_bytes() == b"new"
+    assert precious.read_bytes() == b"someone else's"
+
+
+@pytest.mark.skipif(not POSIX, reason="POSIX links")
+def test_shred_refuses_a_link_and_leaves_its_target_alone(tmp_path: Path) -> None:
+    precious = tmp_path / "precious"
+    precious.write_bytes(b"someone else's")
+    key = tmp_path / "settings.key"
+    key.symlink_to(precious)
+    with pytest.raises(UnsafePath, match="is a symbolic link"):
+        fsutil.shred(key)
+    assert precious.read_bytes() == b"someone else's"
+    assert key.is_symlink()
+
+
+@pytest.mark.skipif(not POSIX, reason="POSIX links and flock")
+def test_a_lock_file_is_never_a_link_and_excludes_a_second_holder(tmp_path: Path) -> None:
+    from configurator.errors import StoreError
+
+    lock = tmp_path / "settings.lock"
+    with (
+        fsutil.locked(lock, 1, "busy"),
+        pytest.raises(StoreError, match="busy"),
+        fsutil.locked(lock, 0.1, "busy"),
+    ):
+        pass
+    with fsutil.locked(lock, 0, "busy"):
+        pass  # released when the first holder left
+    lock.unlink()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.write_bytes(b"untouched")
+    lock.symlink_to(elsewhere)
+    with pytest.raises(UnsafePath, match="is a symbolic link"), fsutil.locked(lock, 1, "busy"):
+        pass
+    assert elsewhere.read_bytes() == b"untouched"
+
+
+def test_the_account_comes_from_the_real_user_id(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("USER", "mallory")
+    monkeypatch.setenv("LOGNAME", "mallory")
+    if POSIX:
+        import pwd
+
+        assert fsutil.current_account() == pwd.getpwuid(os.getuid()).pw_name
+    assert fsutil.current_account() != "mallory"

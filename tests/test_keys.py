@@ -15,7 +15,7 @@ from keyring.compat import properties
 from support import testkeyring
 
 from configurator import keys
-from configurator.errors import KeyUnavailable, StoreError
+from configurator.errors import KeyUnavailable, StoreError, UnsafePath
 
 POSIX = os.name == "posix"
 
@@ -140,9 +140,9 @@ def test_key_file_line_is_accepted_with_or_without_newline(data_dir: Path) -> No
     assert keys.FileKeyStore(data_dir).read() == bytes(range(32))
 
 
-def test_key_file_that_cannot_be_read_is_unavailable(data_dir: Path) -> None:
+def test_key_file_that_is_a_directory_is_refused(data_dir: Path) -> None:
     (data_dir / keys.KEY_FILE_NAME).mkdir(parents=True)
-    with pytest.raises(KeyUnavailable, match="cannot be read"):
+    with pytest.raises(UnsafePath, match="is a directory, not a regular file"):
         keys.FileKeyStore(data_dir).read()
 
 

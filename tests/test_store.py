@@ -27,6 +27,7 @@ from configurator.errors import (
     SettingsUnreadable,
     StoreError,
     Unreadable,
+    UnsafePath,
 )
 from configurator.store import Access, Store
 
@@ -346,7 +347,7 @@ UNREADABLE_CASES: list[tuple[str, Mutation, Unreadable]] = [
     ("key file deleted", delete_key, Unreadable.KEY_MISSING),
     ("key file of another store", foreign_key, Unreadable.KEY_MISMATCH),
     ("damaged key file", damage_key, Unreadable.KEY_UNAVAILABLE),
-    ("key file is a directory", key_directory, Unreadable.KEY_UNAVAILABLE),
+    ("key file is a directory", key_directory, Unreadable.UNSAFE),
 ]
 
 
@@ -366,8 +367,10 @@ def test_unreadable_file_is_reported_kept_and_never_overwritten(
         Store(data_dir).load()
     error = caught.value
     assert error.reason is reason
-    assert error.path == saved.path
-    assert str(saved.path) in str(error)
+    # An unsafe file is named itself: here the key file.
+    named = data_dir / keys.KEY_FILE_NAME if reason is Unreadable.UNSAFE else saved.path
+    assert error.path == named
+    assert str(named) in str(error)
     assert error.advice in str(error)
     assert PASSWORD not in str(error)
     assert snapshot(data_dir) == before
@@ -400,14 +403,14 @@ def test_each_reason_says_which_case_it_is(
         saved.load()
 
 
-def test_settings_path_that_is_a_directory_is_no_access(
+def test_settings_path_that_is_a_directory_is_refused(
     data_dir: Path, settings: model.Settings
 ) -> None:
     (data_dir / store.SETTINGS_FILE_NAME).mkdir(parents=True)
     a_store = Store(data_dir)
     with pytest.raises(SettingsUnreadable) as caught:
         a_store.load()
-    assert caught.value.reason is Unreadable.NO_ACCESS
+    assert caught.value.reason is Unreadable.UNSAFE
     assert "is a directory" in str(caught.value)
     with pytest.raises(SettingsUnreadable):
         a_store.save(settings)
@@ -725,11 +728,14 @@ def test_reset_warns_when_the_keyring_holding_the_key_is_gone(
     assert not a_store.path.exists()
 
 
-def test_reset_of_a_directory_warns_instead_of_failing(data_dir: Path) -> None:
-    (data_dir / store.SETTINGS_FILE_NAME).mkdir(parents=True)
-    warnings = Store(data_dir).reset()
-    assert len(warnings) == 1
-    assert "is a directory" in warnings[0]
+def test_reset_of_a_directory_is_refused_before_anything_is_erased(
+    saved: Store, data_dir: Path
+) -> None:
+    saved.path.unlink()
+    (data_dir / store.SETTINGS_FILE_NAME).mkdir()
+    with pytest.raises(UnsafePath, match="is a directory"):
+        Store(data_dir).reset()
+    assert (data_dir / keys.KEY_FILE_NAME).exists()
 
 
 def test_reset_that_cannot_delete_the_file_still_destroys_the_key(
@@ -854,10 +860,12 @@ def test_a_data_dir_that_is_a_file_is_not_writable(
     blocker.write_text("not a directory", encoding="utf-8")
     a_store = Store(blocker)
     assert a_store.access() is Access.NONE
-    with pytest.raises(NotWritable, match="no write permission"):
-        a_store.save(settings)
-    with pytest.raises(NotWritable):
-        a_store.reset()
+    assert "is a file, not a directory" in a_store.refusal()
+    for attempt in (a_store.load, lambda: a_store.save(settings), a_store.reset):
+        with pytest.raises(SettingsUnreadable, match="is a file, not a directory") as caught:
+            attempt()
+        assert "permission" not in str(caught.value)
+    assert blocker.read_text(encoding="utf-8") == "not a directory"
 
 
 @pytest.mark.skipif(not POSIX or IS_ROOT, reason="needs POSIX permissions, not root")
@@ -959,7 +967,9 @@ def test_a_key_file_open_to_others_is_refused_with_the_fix(
     before = snapshot(data_dir)
     with pytest.raises(SettingsUnreadable) as caught:
         Store(data_dir).load()
-    assert caught.value.reason is Unreadable.KEY_UNAVAILABLE
+    assert caught.value.reason is (
+        Unreadable.UNSAFE if "change" in exposure else Unreadable.KEY_UNAVAILABLE
+    )
     assert exposure in str(caught.value)
     assert f"chmod 600 {key_file}" in str(caught.value)
     with pytest.raises(SettingsUnreadable):
@@ -991,18 +1001,15 @@ def test_a_reader_of_a_store_shared_read_only_may_use_its_readable_key(
     """The manager's decision to share: the reader owns nothing here and can write nothing."""
     key_file = data_dir / keys.KEY_FILE_NAME
     key_file.chmod(0o644)
-    if IS_ROOT:
-        os.chown(key_file, 65534, -1)  # the manager is another user
-    else:
-        data_dir.chmod(0o500)  # this user cannot change the store
+    data_dir.chmod(0o500)  # this user cannot change the store
     try:
-        loaded = Store(data_dir).load()
-        assert loaded is not None
-        assert loaded.settings == settings
-        if IS_ROOT:
-            key_file.chmod(0o664)  # but a key others may replace is never used
-            with pytest.raises(SettingsUnreadable, match="other users may change it"):
-                Store(data_dir).load()
+        if not IS_ROOT:
+            loaded = Store(data_dir).load()
+            assert loaded is not None
+            assert loaded.settings == settings
+        key_file.chmod(0o664)  # but a key others may replace is never used
+        with pytest.raises(SettingsUnreadable, match="other users may change it"):
+            Store(data_dir).load()
     finally:
         data_dir.chmod(0o700)
 

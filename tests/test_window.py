@@ -39,6 +39,7 @@ from support.window import (
 )
 
 from configurator import model
+from configurator.app import create_window
 from configurator.errors import Unreadable
 from configurator.store import Access, Store
 from configurator.ui.form import KEEP_STORED_HINT, PASSWORD_MASK
@@ -898,6 +899,21 @@ def test_someone_who_cannot_read_gets_a_clear_refusal(
     assert not window.submit_button.isVisible()
     assert not window.test_button.isEnabled()  # nothing stored to test
     assert not window.form.detect_button.isEnabled()  # nothing could be applied
+
+
+def test_a_data_dir_that_is_a_file_is_named_as_such(qtbot: QtBot, tmp_path: Path) -> None:
+    """The banner says what is wrong, in the store's words: not "no permission"."""
+    blocker = tmp_path / "notes.txt"
+    blocker.write_text("not a folder\n", encoding="utf-8")
+    window = create_window(blocker)
+    qtbot.addWidget(window, before_close_func=MainWindow.close_without_asking)
+    window.show()
+
+    assert window.mode is Mode.REFUSED
+    assert window.banner.title() == "These settings cannot be opened"
+    assert f"{blocker} is a file, not a directory" in window.banner.text()
+    assert "permission" not in window.banner.text()
+    assert blocker.read_text(encoding="utf-8") == "not a folder\n"
 
 
 def test_a_refused_save_shows_why_and_changes_nothing(

@@ -1,4 +1,8 @@
-"""``audit``: print the audit trail and say whether its chain is intact."""
+"""``audit``: print the audit trail and say whether its chain is intact.
+
+Exit 0 when intact, 4 when broken or when the trail cannot be read at all
+(then the message says why, not "Chain broken").
+"""
 
 from __future__ import annotations
 
@@ -35,6 +39,9 @@ def run(args: argparse.Namespace, store: Store, console: Console) -> int:
         if report.entries:
             count = len(report.entries)
             console.out(f"Chain intact: {count} {'entry' if count == 1 else 'entries'}")
+    elif not report.readable:
+        # Not a verdict on the chain: nothing could be read to give one.
+        console.out(report.problem or "The audit trail cannot be checked.")
     else:
         console.out(f"Chain broken: {report.problem}")
     for warning in report.warnings:

@@ -1,10 +1,14 @@
 """What several commands share: the audit record, the refusals they word alike, output columns.
 
 Every call that saves, resets, checks or fails to unlock the settings adds a
-record to the audit trail (``configurator.audit``), as the window does; a
-trail that cannot be written is reported as a warning and never changes the
-exit code.  Calls by an account that may only read the store add nothing: it
-may not write the trail either.
+record to the audit trail (``configurator.audit``), as the window does.  A
+change (``set``, ``reset``, ``detect --apply``) first makes sure no file of
+the trail is planted (``audit.check_files``), so that the change and its record
+both happen; should the record still fail, the command says what was changed
+and what was not recorded, and exits ``Exit.NOT_RECORDED`` (8).  For a check
+or a failed unlock, a trail that cannot be written is a warning only.  Calls
+by an account that may only read the store add nothing: it may not write the
+trail either.
 """
 
 from __future__ import annotations
@@ -46,6 +50,37 @@ def record(
         console.err(f"Warning: {warning}")
 
 
+def record_change(
+    store: Store,
+    console: Console,
+    action: str,
+    done: str,
+    *,
+    fields: Sequence[str] = (),
+    detail: str = "",
+) -> int:
+    """Record a change that has been made; ``Exit.OK``, or ``Exit.NOT_RECORDED`` with what happened.
+
+    ``done`` says what was changed, for the message when it was not recorded.
+    """
+    from configurator import audit
+
+    warning = audit.record(
+        store.data_dir, action, fields_changed=fields, detail=detail, key_backend=store.key_backend
+    )
+    if warning is None:
+        return Exit.OK
+    console.err(f"{PROG}: {done}, but {warning[0].lower()}{warning[1:]}")
+    return Exit.NOT_RECORDED
+
+
+def check_trail(store: Store) -> None:
+    """Before a change: refuse (``UnsafePath``) if a file of the audit trail is planted."""
+    from configurator import audit
+
+    audit.check_files(store.data_dir)
+
+
 def may_write(store: Store) -> bool:
     """Whether this account may write the store, and with it the audit trail."""
     from configurator.store import Access
@@ -59,6 +94,11 @@ def may_write(store: Store) -> bool:
 
 def report_unreadable(exc: SettingsUnreadable, store: Store, console: Console) -> int:
     """Say why the settings cannot be used; record a failed unlock if the trail may be written."""
+    if exc.reason is Unreadable.UNSAFE:
+        # Not the settings' fault: a file or folder of the store that is not safe to use.
+        console.err(f"{PROG}: {exc.detail}")
+        console.err(exc.advice)
+        return Exit.UNREADABLE
     console.err(f"{PROG}: the stored settings cannot be used ({exc.reason.value}).")
     console.err(exc.detail)
     console.err(exc.advice)

@@ -10,14 +10,14 @@ from configurator import model
 from configurator.cli import PROG, Exit
 from configurator.commands import common
 from configurator.commands.background import in_background
-from configurator.errors import ConflictError, NotWritable, SettingsUnreadable, StoreError
+from configurator.errors import NotWritable, SettingsUnreadable, StoreError
 
 if TYPE_CHECKING:
     import argparse
 
     from configurator import mail
     from configurator.cli import Console
-    from configurator.store import Store
+    from configurator.store import Store, Stored
 
 
 class _ProbePrinter:
@@ -170,30 +170,40 @@ def _apply_detected(
     else:
         console.err(f"Not applied: no combination works. {common.NOTHING_CHANGED}")
         return Exit.CHECK_FAILED, None
-    try:
-        current = store.load()
+
+    def change(current: Stored | None) -> model.Settings | None:
         if current is None:
-            console.err(f"{PROG}: the settings were reset meanwhile. {common.NOTHING_CHANGED}")
-            return Exit.NOT_CONFIGURED, None
+            return None
         settings = model.build(changes, current.settings)
-        if settings == current.settings:
-            return Exit.OK, changes
-        saved = store.save(
-            settings, expected_revision=current.revision, expected_lineage=current.lineage
-        )
+        return None if settings == current.settings else settings
+
+    try:
+        common.check_trail(store)
+        # Read, changed and written under the store's lock: a command run at the
+        # same time is applied before or after this one, never lost.
+        current, saved = store.update(change)
     except SettingsUnreadable as exc:
         return common.report_unreadable(exc, store, console), None
     except model.ValidationError as exc:
         return common.report_invalid(exc, console), None
-    except ConflictError as exc:
-        console.err(f"{PROG}: {exc} Nothing was saved; run the command again.")
-        return Exit.ERROR, None
     except StoreError as exc:
         console.err(f"{PROG}: {exc}")
         return Exit.ERROR, None
+    if current is None:
+        console.err(f"{PROG}: the settings were reset meanwhile. {common.NOTHING_CHANGED}")
+        return Exit.NOT_CONFIGURED, None
+    if saved is None:
+        return Exit.OK, changes
+    settings = saved.settings
     from configurator import audit
 
-    common.record(store, console, "submit", fields=audit.changed_fields(current.settings, settings))
+    code = common.record_change(
+        store,
+        console,
+        "submit",
+        f"the settings were saved (revision {saved.revision})",
+        fields=audit.changed_fields(current.settings, settings),
+    )
     port_label = model.FIELDS_BY_KEY["port"].label
     security_label = model.FIELDS_BY_KEY["security"].label
     report(
@@ -205,4 +215,4 @@ def _apply_detected(
             "Warning: Login/Plain without Connection Security sends the user name and "
             "password unencrypted."
         )
-    return Exit.OK, changes
+    return code, changes

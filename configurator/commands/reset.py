@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from configurator.cli import PROG, Exit
 from configurator.commands import common
-from configurator.errors import NotWritable
+from configurator.errors import NotWritable, SettingsUnreadable, StoreError
 
 if TYPE_CHECKING:
     import argparse
@@ -19,11 +19,16 @@ if TYPE_CHECKING:
 def run(args: argparse.Namespace, store: Store, console: Console) -> int:
     from configurator import keys
 
-    if not store.data_dir.exists():
-        console.out(f"Nothing is stored in {store.data_dir}: there was nothing to reset.")
-        return Exit.OK
     try:
+        if not store.check():
+            console.out(f"Nothing is stored in {store.data_dir}: there was nothing to reset.")
+            return Exit.OK
         store.require_writable()
+        # Refused before anything is erased: a planted link is never followed.
+        store.check_files()
+        common.check_trail(store)
+    except SettingsUnreadable as exc:
+        return common.report_unreadable(exc, store, console)
     except NotWritable as exc:
         console.err(f"{PROG}: {exc} {common.NOTHING_CHANGED}")
         return Exit.ERROR
@@ -38,7 +43,13 @@ def run(args: argparse.Namespace, store: Store, console: Console) -> int:
             console.err(f"{PROG} reset: {refusal} {common.NOTHING_CHANGED}")
             return Exit.USAGE
 
-    warnings = store.reset()
+    try:
+        warnings = store.reset()
+    except SettingsUnreadable as exc:
+        return common.report_unreadable(exc, store, console)
+    except StoreError as exc:
+        console.err(f"{PROG}: {exc}")
+        return Exit.ERROR
     console.out(
         f"Reset done: the settings in {store.data_dir} were deleted and their data key "
         "destroyed. Alert e-mail cannot be sent until new settings are stored."
@@ -46,8 +57,7 @@ def run(args: argparse.Namespace, store: Store, console: Console) -> int:
     for warning in warnings:
         console.err(f"Warning: {warning}")
     detail = f"not everything was erased: {warnings[0]}" if warnings else ""
-    common.record(store, console, "reset", detail=detail)
-    return Exit.OK
+    return common.record_change(store, console, "reset", "the reset was done", detail=detail)
 
 
 def _confirm_reset(store: Store) -> str | None:

@@ -1,7 +1,11 @@
 """``set``: validate and store settings exactly as the window's Submit does.
 
-Both fronts go through ``model.build`` then ``Store.save``, so they accept
-and refuse the same values with the same words.
+Both fronts go through ``model.build`` then the store, so they accept and
+refuse the same values with the same words.  The change is applied by
+``Store.update``: read, changed and written under the store's lock as one
+step, so that commands run at the same time by scripts take turns and each
+changes the latest revision (only the window, whose user edited a snapshot,
+meets conflicts).
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from typing import TYPE_CHECKING
 from configurator import model
 from configurator.cli import PROG, Exit
 from configurator.commands import common
-from configurator.errors import ConflictError, NotWritable, SettingsUnreadable, StoreError
+from configurator.errors import NotWritable, SettingsUnreadable, StoreError
 
 if TYPE_CHECKING:
     import argparse
@@ -36,10 +40,10 @@ def run(args: argparse.Namespace, store: Store, console: Console) -> int:
 
     try:
         stored = store.load()
+        store.require_writable()
+        common.check_trail(store)
     except SettingsUnreadable as exc:
         return common.report_unreadable(exc, store, console)
-    try:
-        store.require_writable()
     except NotWritable as exc:
         console.err(f"{PROG}: {exc} {common.NOTHING_CHANGED}")
         return Exit.ERROR
@@ -53,7 +57,8 @@ def run(args: argparse.Namespace, store: Store, console: Console) -> int:
             console.secrets.append(value)
             changes[spec.key] = value
     try:
-        settings = model.build(changes, stored.settings if stored else None)
+        # A first look, so that every bad field (secrets included) is named at once.
+        model.build(changes, stored.settings if stored else None)
     except model.ValidationError as exc:
         already = {error.key for error in errors}
         errors.extend(error for error in exc.errors if error.key not in already)
@@ -61,26 +66,31 @@ def run(args: argparse.Namespace, store: Store, console: Console) -> int:
         return common.report_invalid(model.ValidationError(errors), console)
 
     try:
-        saved = store.save(
-            settings,
-            expected_revision=stored.revision if stored else 0,
-            expected_lineage=stored.lineage if stored else None,
+        # Applied to what is stored when the lock is held, which another
+        # command may have changed since the first look.
+        before, saved = store.update(
+            lambda current: model.build(changes, current.settings if current else None)
         )
     except SettingsUnreadable as exc:
         return common.report_unreadable(exc, store, console)
     except model.ValidationError as exc:
         return common.report_invalid(exc, console)
-    except ConflictError as exc:
-        console.err(f"{PROG}: {exc} Nothing was saved; run the command again.")
-        return Exit.ERROR
     except StoreError as exc:
         console.err(f"{PROG}: {exc}")
         return Exit.ERROR
+    assert saved is not None
+    settings = saved.settings
     console.out(f"Saved the mail server settings to {store.path} (revision {saved.revision}).")
     from configurator import audit
 
-    old = stored.settings if stored else None
-    common.record(store, console, "submit", fields=audit.changed_fields(old, settings))
+    old = before.settings if before else None
+    code = common.record_change(
+        store,
+        console,
+        "submit",
+        f"the settings were saved (revision {saved.revision})",
+        fields=audit.changed_fields(old, settings),
+    )
     usual_port = settings.security.default_port
     if "security" in changes and "port" not in changes and settings.port != usual_port:
         # The window moves the port with the security mode; here an option not
@@ -94,7 +104,7 @@ def run(args: argparse.Namespace, store: Store, console: Console) -> int:
             "Warning: Login/Plain without Connection Security sends the user name and "
             "password unencrypted; choose starttls or ssl_tls if the server supports them."
         )
-    return Exit.OK
+    return code
 
 
 def _read_secret(spec: model.FieldSpec) -> tuple[str, str | None]:

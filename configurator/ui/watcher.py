@@ -51,11 +51,18 @@ class SettingsWatcher(QObject):
         # cryptography's SHA-256, already loaded to decrypt: hashlib would load OpenSSL again.
         from cryptography.hazmat.primitives import hashes
 
+        from configurator import fsutil
+        from configurator.errors import StoreError
+
         found: list[bytes | None] = []
         for path in self.paths:
             try:
-                content = path.read_bytes()
-            except OSError:
+                # Bounded and never through a link, FIFO or device: a planted file
+                # must not hang the window or fill its memory.
+                content = fsutil.read_bounded(path, fsutil.MAX_SETTINGS_BYTES, fix_mode=None)
+            except (OSError, StoreError):
+                content = None
+            if content is None:
                 found.append(None)
                 continue
             digest = hashes.Hash(hashes.SHA256())

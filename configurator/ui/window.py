@@ -427,12 +427,15 @@ class MainWindow(QMainWindow):
     def _show_banner(self, mode: Mode) -> None:
         notice, self._notice = self._notice, None
         if mode is Mode.REFUSED:
+            try:
+                self.store.check()
+                title = "You may not read these settings"
+            except SettingsUnreadable:  # not a directory, or one another account controls
+                title = "These settings cannot be opened"
             self.banner.show_message(
                 Kind.ERROR,
-                "You may not read these settings",
-                f"This account has no permission to read the settings in "
-                f"{self.store.data_dir}. Ask the administrator who manages them for access, "
-                "or start the configurator with --data-dir to use a store of your own.",
+                title,
+                self.store.refusal(),  # the store's own words, as the command line gives them
                 [Action("Tr&y Again", "tryAgainButton", self.reload)],
             )
         elif mode is Mode.UNREADABLE:
