@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import json
 import logging
 import time
 from dataclasses import dataclass
 
+from configurator import textsafe
 from configurator.mail.cancel import CancelToken
 from configurator.mail.certificate import CertificateInfo, TlsInfo
 from configurator.mail.connection import Connection, _Session, plan_steps
@@ -85,7 +85,7 @@ class CheckResult:
         }
 
     def to_json(self, *, indent: int | None = 2) -> str:
-        return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False)
+        return textsafe.json_text(self.to_dict(), indent=indent)
 
 
 def run_check(

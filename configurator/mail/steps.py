@@ -108,6 +108,8 @@ class StepTracker:
     ``plan`` fixes which steps exist and in what order; a planned step that
     never ran is reported as skipped.  ``redact`` is applied to every text a
     step records, so that no secret reaches the observer or the result.
+    ``on_start`` is called as each step begins (the connection restarts the
+    step's deadline there).
     """
 
     def __init__(
@@ -117,9 +119,11 @@ class StepTracker:
         classify: Classifier,
         redact: Callable[[str], str],
         on_step: StepObserver | None = None,
+        on_start: Callable[[StepId], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._plan = list(plan)
+        self._on_start = on_start
         self._classify = classify
         self._redact = redact
         self._on_step = on_step
@@ -162,6 +166,8 @@ class StepTracker:
         """Run the body as ``step_id``; any exception leaves as a ``MailError``."""
         record = StepRecord()
         started = self._clock()
+        if self._on_start is not None:
+            self._on_start(step_id)
         self._emit(Step(step_id, Outcome.RUNNING))
         try:
             yield record

@@ -17,6 +17,8 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from configurator import textsafe
+
 HIDDEN = "[hidden]"
 
 
@@ -39,7 +41,8 @@ class TranscriptLine:
     text: str
 
     def __str__(self) -> str:
-        return f"{self.time:8.3f} {self.direction.marker} {self.text}"
+        """The line for people: whatever the server sent is shown escaped, never acted on."""
+        return f"{self.time:8.3f} {self.direction.marker} {textsafe.line(self.text)}"
 
     def to_dict(self) -> dict[str, object]:
         return {"time": round(self.time, 3), "direction": self.direction.value, "text": self.text}
