@@ -85,6 +85,5 @@ def json_text(data: object, *, indent: int | None = 2) -> str:
     if text.isprintable():
         return text
     return "".join(
-        json.dumps(char)[1:-1] if char != "\n" and _escaped(char) != char else char
-        for char in text
+        json.dumps(char)[1:-1] if char != "\n" and _escaped(char) != char else char for char in text
     )
