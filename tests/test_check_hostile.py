@@ -9,6 +9,7 @@ and is read as a terminal would show it.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import subprocess
@@ -21,6 +22,7 @@ from pathlib import Path
 import pytest
 from PySide6.QtWidgets import QLabel, QPlainTextEdit, QTreeWidget, QWidget
 from pytestqt.qtbot import QtBot
+from support import secrets
 from support.hostile import (
     Peer,
     RawServer,
@@ -362,3 +364,175 @@ def test_an_untrusted_certificate_is_offered_both_ways(
     start = lines.index("To trust it, either:")
     assert lines[start + 1].startswith("- trust the authority")
     assert lines[start + 3].startswith("- or pin exactly this certificate")
+
+
+# -- the password said back by the server, altered ---------------------------------------
+
+
+def echoing_server(peer: Peer) -> None:
+    """Offers AUTH without TLS and says the password it was sent back, altered three ways."""
+    peer.send("220 echo.test ESMTP\r\n")
+    while True:
+        line = peer.read_line()
+        verb = line.split(" ", 1)[0].upper()
+        if verb == "EHLO":
+            peer.send("250-echo.test\r\n250 AUTH PLAIN LOGIN\r\n")
+        elif verb == "AUTH":
+            password = base64.b64decode(line.split()[2]).split(b"\0")[2].decode("utf-8")
+            peer.send(
+                f"535-5.7.8 {password.upper()} is not right\r\n"
+                f"535-5.7.8 nor is {password[::-1]}\r\n"
+                f"535 5.7.8 and {password[4:11].swapcase()} neither\r\n"
+            )
+        elif verb == "QUIT":
+            peer.send("221 bye\r\n")
+            return
+        else:
+            peer.send("250 ok\r\n")
+
+
+def altered(password: str) -> list[str]:
+    return [password.upper(), password[::-1], password[4:11].swapcase(), password[4:11]]
+
+
+def test_the_password_said_back_upper_cased_reversed_or_in_part_is_hidden(
+    raw_server: Callable[[Script], RawServer],
+) -> None:
+    server = raw_server(echoing_server)
+    settings = make_settings(server.port, security=Security.NONE)
+
+    result = mail.run_check(settings)
+
+    assert result.failure is not None
+    assert result.failure.problem is Problem.AUTH_REJECTED
+    shown = json.dumps(result.to_dict(), ensure_ascii=False) + result.transcript_text()
+    for form in altered(PASSWORD):
+        assert form.casefold() not in shown.casefold()
+    assert result.failure.reply == (
+        "535-5.7.8 [hidden] is not right\n535-5.7.8 nor is [hidden]\n535 5.7.8 and [hidden] neither"
+    )
+
+
+def test_the_command_line_never_prints_the_password_said_back(
+    data_dir: Path, raw_server: Callable[[Script], RawServer]
+) -> None:
+    server = raw_server(echoing_server)
+    store(data_dir, make_settings(server.port, security=Security.NONE))
+
+    for args in (["test", "--transcript"], ["test", "--json"]):
+        run = run_cli(*args)
+        assert run.returncode == 6
+        for form in altered(PASSWORD):
+            assert form.casefold() not in run.stdout.casefold()
+        assert "[hidden]" in run.stdout
+
+
+@pytest.mark.parametrize(
+    ("shown", "found"),
+    [
+        (PASSWORD.upper(), True),
+        (PASSWORD[::-1], True),
+        (PASSWORD[4:10], True),
+        (PASSWORD[4:10][::-1].upper(), True),
+        (PASSWORD[4:9], False),  # five characters may be chance
+        ("-Secret-", False),  # letters and a hyphen: ordinary words
+        ("535 authentication failed", False),
+    ],
+)
+def test_the_suite_wide_secret_search_finds_altered_forms(shown: str, found: bool) -> None:
+    assert (secrets.find(f"server said: {shown}.") is not None) is found
+
+
+# -- SMTPUTF8: the address that needs it, at the step that needs it ------------------------
+
+INTERNATIONAL = "josé@exämple.com"
+
+
+def test_a_non_ascii_recipient_is_blamed_not_the_ascii_sender(
+    smtp_server: StartServer, pki: Pki
+) -> None:
+    server = smtp_server(tls="starttls", users=USERS, smtputf8=False)
+    settings = make_settings(server.port, ca_file=str(pki.ca_file))
+
+    result = mail.run_check(settings, recipient=INTERNATIONAL)
+
+    assert result.step(StepId.SENDER).outcome.value == "passed"
+    assert result.failed_step is not None
+    assert result.failed_step.id is StepId.RECIPIENT
+    assert result.failure is not None
+    assert result.failure.problem is Problem.SMTPUTF8_UNSUPPORTED
+    assert f"The recipient address {INTERNATIONAL}" in result.failure.cause
+    assert settings.account_email not in result.failure.cause
+    assert server.recorder.messages == []
+
+
+def test_a_non_ascii_sender_is_still_blamed_at_the_sender_step(
+    smtp_server: StartServer, pki: Pki
+) -> None:
+    server = smtp_server(tls="starttls", users=USERS, smtputf8=False)
+    settings = make_settings(
+        server.port, ca_file=str(pki.ca_file), account_email="prüfung@example.org"
+    )
+
+    result = mail.run_check(settings, recipient="soc@example.org")
+
+    assert result.failed_step is not None
+    assert result.failed_step.id is StepId.SENDER
+    assert result.failure is not None
+    assert "The sender address prüfung@example.org" in result.failure.cause
+
+
+def test_the_command_line_names_the_recipient_and_its_step(
+    data_dir: Path, smtp_server: StartServer, pki: Pki
+) -> None:
+    server = smtp_server(tls="starttls", users=USERS, smtputf8=False)
+    store(data_dir, make_settings(server.port, ca_file=str(pki.ca_file)))
+
+    run = run_cli("test", "--to", INTERNATIONAL)
+
+    assert run.returncode == 6
+    assert 'FAILED at "Recipient accepted": the server cannot take' in run.stdout
+    assert f"The recipient address {INTERNATIONAL}" in run.stdout
+
+
+# -- implicit TLS: an alert is the verdict; a second connection is said ---------------------
+
+
+def protocol_version_alert(peer: Peer) -> None:
+    """Answers the ClientHello with a fatal protocol_version alert, then stays silent."""
+    if peer.read_raw():
+        peer.send(b"\x15\x03\x03\x00\x02\x02\x46")
+    peer.hold()
+
+
+def test_a_tls_alert_on_an_implicit_tls_port_is_the_verdict_at_once(
+    raw_server: Callable[[Script], RawServer],
+) -> None:
+    server = raw_server(protocol_version_alert)
+    settings = plain(server.port, security=Security.SSL_TLS, timeout=10.0)
+    started = time.monotonic()
+
+    result = mail.run_check(settings)
+
+    assert time.monotonic() - started < 2.0  # no hidden wait for a plain greeting
+    assert result.failure is not None
+    assert result.failure.problem is Problem.TLS_FAILED
+    assert "older than 1.2" in result.failure.cause
+    assert server.connections == 1
+    assert "alert" in result.transcript_text().lower()
+
+
+def test_a_second_connection_to_look_for_plain_smtp_is_in_the_transcript(
+    raw_server: Callable[[Script], RawServer],
+) -> None:
+    server = raw_server(lambda peer: smtp_dialogue(peer, {}))
+    settings = plain(server.port, security=Security.SSL_TLS, timeout=5.0)
+
+    result = mail.run_check(settings)
+
+    assert result.failure is not None
+    assert result.failure.problem is Problem.PLAIN_SMTP_ON_TLS
+    assert server.connections == 2
+    notes = [line.text for line in result.transcript if line.direction.value == "note"]
+    assert any("connecting a second time, without TLS" in note for note in notes)
+    assert any("second connection got a plain SMTP greeting" in note for note in notes)

@@ -26,9 +26,7 @@ from configurator import textsafe
         ("family 👩\u200d👧 and ZWNJ \u200c kept", "family 👩\u200d👧 and ZWNJ \u200c kept"),
     ],
 )
-def test_a_line_shows_control_format_and_separator_characters_escaped(
-    raw: str, shown: str
-) -> None:
+def test_a_line_shows_control_format_and_separator_characters_escaped(raw: str, shown: str) -> None:
     assert textsafe.line(raw) == shown
 
 

@@ -149,7 +149,9 @@ class Channel:
         code: int | None = None
         lines: list[str] = []
         while True:
-            text = self._read_line().decode("utf-8", "replace").rstrip("\r\n")
+            raw = self._read_line().decode("utf-8", "replace").rstrip("\r\n")
+            # The server may say the password back, altered: hidden before anything keeps it.
+            text = self._transcript.redact_echo(raw)
             self._transcript.server(text)
             if len(text) < 3 or not text[:3].isdigit() or text[3:4] not in ("", " ", "-"):
                 raise BadReply(f"the server sent {text[:80]!r}, which is not an SMTP reply")

@@ -209,7 +209,7 @@ class _Session:
         self.transcript = transcript if transcript is not None else Transcript()
         self.authenticator = authenticator or authenticator_for(settings)
         # Before anything touches the network: no form of a secret may be shown.
-        self.transcript.add_secrets([settings.password])
+        self.transcript.add_password(settings.password)
         if self.authenticator is not None:
             self.transcript.add_secrets(self.authenticator.secrets())
         # Every step, whatever the server does, ends within the timeout.
@@ -678,7 +678,7 @@ class _Session:
         self.transcript.note(
             "fetching the certificate over a second connection to show it; nothing else is sent"
         )
-        scratch = Transcript()  # the repeated greeting and EHLO would only clutter
+        scratch = self.transcript.sibling()  # the repeated greeting and EHLO would only clutter
         channel: Channel | None = None
         try:
             # Within what is left of the step that failed.
@@ -762,7 +762,7 @@ class _Session:
             f"the TLS handshake failed ({why}); connecting a second time, without TLS, "
             "to see whether the server greets in plain SMTP"
         )
-        scratch = Transcript()
+        scratch = self.transcript.sibling()
         timeout = min(self.deadline.left(), PROBE_TIMEOUT)
         try:
             sock = self._second_connection(timeout)
@@ -794,7 +794,7 @@ class _Session:
             text, needs_utf8 = smtp_address(address)
             utf8 = needs_utf8 or smtputf8
             if utf8 and "SMTPUTF8" not in self.capabilities:
-                raise self.explain(Problem.SMTPUTF8_UNSUPPORTED, address=address)
+                raise self.explain(Problem.SMTPUTF8_UNSUPPORTED, address=address, role="sender")
             reply = channel.command(f"MAIL FROM:<{text}>{' SMTPUTF8' if utf8 else ''}", utf8=utf8)
             if reply.code == 250:
                 self._smtputf8 = utf8
@@ -808,7 +808,9 @@ class _Session:
             channel = self._require_channel()
             text, needs_utf8 = smtp_address(address)
             if needs_utf8 and not self._smtputf8:
-                raise self.explain(Problem.SMTPUTF8_UNSUPPORTED, address=address)
+                raise self.explain(
+                    Problem.SMTPUTF8_UNSUPPORTED, address=address, role="recipient"
+                )
             reply = channel.command(f"RCPT TO:<{text}>", utf8=needs_utf8)
             if reply.code in (250, 251):
                 return reply
@@ -963,7 +965,8 @@ class Connection:
         """
         from configurator.mail.message import needs_smtputf8, render
 
-        utf8 = needs_smtputf8(sender, *recipients)
+        # Without SMTPUTF8 offered, the address that needs it fails at its own step.
+        utf8 = needs_smtputf8(sender, *recipients) and self.supports("SMTPUTF8")
         self.mail_from(sender, smtputf8=utf8)
         try:
             for recipient in recipients:

@@ -158,7 +158,7 @@ def _probe(candidate: Candidate, base: Settings, cancel: CancelToken) -> Probe:
         timeout=base.timeout,
     )
     transcript = Transcript()
-    transcript.add_secrets([base.password])
+    transcript.add_password(base.password)
     session = _Session(
         settings, plan=plan_steps(settings, sender=False), cancel=cancel, transcript=transcript
     )

@@ -160,7 +160,9 @@ def _transaction(session: _Session, connection: Connection, recipient: str | Non
             tracker.skip(step_id, "no Account E-mail Address to send from")
         return
     addresses = [settings.account_email] + ([recipient] if recipient else [])
-    utf8 = needs_smtputf8(*addresses)
+    # Ask for SMTPUTF8 only where the server offers it: otherwise the address that needs it
+    # (the sender at MAIL FROM, or the recipient at RCPT TO) is the one named as failing.
+    utf8 = needs_smtputf8(*addresses) and connection.supports("SMTPUTF8")
     with tracker.run(StepId.SENDER) as step:
         reply = connection.mail_from(settings.account_email, smtputf8=utf8)
         step.reply = str(reply)

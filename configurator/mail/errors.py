@@ -267,9 +267,9 @@ _TEXTS: dict[Problem, tuple[str, str, str]] = {
     ),
     Problem.SMTPUTF8_UNSUPPORTED: (
         "the server cannot take this internationalised address",
-        "{address} has non-ASCII characters before the @, which needs the SMTPUTF8 "
-        "extension, and the server does not offer it.",
-        "Use an address with only ASCII characters before the @.",
+        "The {role} address {address} has non-ASCII characters before the @, which needs "
+        "the SMTPUTF8 extension, and the server does not offer it.",
+        "Use a {role} address with only ASCII characters before the @.",
     ),
     Problem.REPLY_TIMEOUT: (
         "timed out {waiting}",
