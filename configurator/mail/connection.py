@@ -808,9 +808,7 @@ class _Session:
             channel = self._require_channel()
             text, needs_utf8 = smtp_address(address)
             if needs_utf8 and not self._smtputf8:
-                raise self.explain(
-                    Problem.SMTPUTF8_UNSUPPORTED, address=address, role="recipient"
-                )
+                raise self.explain(Problem.SMTPUTF8_UNSUPPORTED, address=address, role="recipient")
             reply = channel.command(f"RCPT TO:<{text}>", utf8=needs_utf8)
             if reply.code in (250, 251):
                 return reply

@@ -165,8 +165,7 @@ class Transcript:
 def _fold(text: str) -> str:
     """Case-folded character by character, so that positions stay those of ``text``."""
     return "".join(
-        folded if len(folded := char.casefold()) == 1 else char.lower()[:1] or char
-        for char in text
+        folded if len(folded := char.casefold()) == 1 else char.lower()[:1] or char for char in text
     )
 
 
