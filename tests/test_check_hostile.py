@@ -35,7 +35,7 @@ from support.hostile import (
 from support.smtp import PASSWORD, USERNAME, Pki, StartServer, leaf_fingerprint, make_settings
 
 from configurator import mail
-from configurator.mail import Problem, StepId
+from configurator.mail import Candidate, Problem, StepId
 from configurator.model import Auth, Security, Settings
 from configurator.store import Store
 from configurator.ui.certificate_dialog import CertificateDialog
@@ -536,3 +536,55 @@ def test_a_second_connection_to_look_for_plain_smtp_is_in_the_transcript(
     notes = [line.text for line in result.transcript if line.direction.value == "note"]
     assert any("connecting a second time, without TLS" in note for note in notes)
     assert any("second connection got a plain SMTP greeting" in note for note in notes)
+
+
+# -- IP literals: one rule for validation, the check and detection --------------------------
+
+REFUSED_SERVERS = ["0x7f.1", "127.1", "0177.0.0.1", "::1%lo", "fe80::1%ä", "fe80::1"]
+
+
+@pytest.mark.parametrize("name", REFUSED_SERVERS)
+def test_the_check_refuses_a_server_name_the_form_refuses_before_connecting(
+    raw_server: Callable[[Script], RawServer], name: str
+) -> None:
+    server = raw_server(lambda peer: smtp_dialogue(peer, {}))
+
+    result = mail.run_check(plain(server.port, server=name))
+
+    assert result.failure is not None
+    assert result.failure.problem is Problem.SERVER_NAME_INVALID
+    assert result.failed_step is not None
+    assert result.failed_step.id is StepId.RESOLVE
+    assert "Name or service not known" not in result.failure.cause
+    assert server.connections == 0
+
+
+def test_detection_follows_the_same_rule(raw_server: Callable[[Script], RawServer]) -> None:
+    server = raw_server(lambda peer: smtp_dialogue(peer, {}))
+
+    found = mail.detect("0x7f.1", candidates=[Candidate(server.port, Security.STARTTLS)])
+
+    assert found.best is None
+    assert [probe.failure.problem for probe in found.probes if probe.failure] == [
+        Problem.SERVER_NAME_INVALID
+    ]
+    assert server.connections == 0
+
+
+@pytest.mark.parametrize(
+    ("name", "said"),
+    [
+        ("0x7f.1", "four numbers from 0 to 255"),
+        ("127.1", "four numbers from 0 to 255"),
+        ("::1%lo", "must not have a zone"),
+        ("fe80::1%ä", "must not have a zone"),
+    ],
+)
+def test_set_refuses_the_same_names(data_dir: Path, name: str, said: str) -> None:
+    store(data_dir, plain(2525))
+
+    run = run_cli("set", "--server", name)
+
+    assert run.returncode == 5
+    assert said in run.stderr
+    assert Store(data_dir).load().settings.server == "127.0.0.1"  # type: ignore[union-attr]

@@ -357,6 +357,11 @@ class _Session:
     def _resolve(self) -> None:
         with self.tracker.run(StepId.RESOLVE) as step:
             server, port = self.settings.server, self.settings.port
+            # The form's rule, again: the resolver would take forms the form refuses
+            # ("0x7f.1", "::1%lo"), and stored settings may predate the rule.
+            problem = syntax.check_hostname(server)
+            if problem is not None:
+                raise self.explain(Problem.SERVER_NAME_INVALID, detail=problem)
             if syntax.is_ip_address(server):
                 infos = socket.getaddrinfo(
                     server, port, type=socket.SOCK_STREAM, flags=socket.AI_NUMERICHOST
