@@ -150,6 +150,27 @@ def test_the_command_line_timeout_bounds_a_dripping_server(
     assert run.seconds < 8
 
 
+def test_the_windows_check_is_bounded_by_the_timeout_too(
+    qtbot: QtBot, raw_server: Callable[[Script], RawServer]
+) -> None:
+    server = raw_server(drip_greeting)
+    host = QWidget()
+    qtbot.addWidget(host)
+    dialog = CheckDialog(host)
+    qtbot.addWidget(dialog)
+    settings = plain(server.port, timeout=1.0)
+    dialog.prepare(settings, "the stored settings")
+    dialog.show()
+    started = time.monotonic()
+
+    with qtbot.waitSignal(dialog.check_ended, timeout=10_000) as ended:
+        dialog.begin(settings, "the stored settings", 1)
+
+    assert time.monotonic() - started < 3.0
+    assert ended.args[0].failed_step.id is StepId.GREETING
+    assert dialog.step_outcomes()["greeting"] == "failed"
+
+
 def test_test_help_states_the_per_step_limit_and_the_bound_of_the_whole_check() -> None:
     run = run_cli("test", "--help")
     text = " ".join(run.stdout.split())
