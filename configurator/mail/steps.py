@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+from configurator import textsafe
 from configurator.mail.errors import MailError, Problem
 
 log = logging.getLogger("configurator.mail")
@@ -141,8 +142,8 @@ class StepTracker:
                 step.id,
                 step.outcome,
                 step.duration,
-                step.detail,
-                step.reply,
+                textsafe.line(step.detail),  # the server's words: no escape reaches a log
+                textsafe.line(step.reply),
             )
         if self._on_step is not None:
             self._on_step(step)
