@@ -20,8 +20,10 @@ from __future__ import annotations
 import json
 import unicodedata
 
-#: How many characters of one line are shown before it is cut.
+#: How many characters of one line from the server (a reply, a certificate field) are shown.
 LINE_LIMIT = 300
+#: The same for a sentence of ours that quotes the server (see ``sentence``).
+TEXT_LIMIT = 2000
 
 # Categories shown escaped: controls, format characters (bidirectional
 # overrides among them), surrogates, private use, unassigned, line and
@@ -66,6 +68,15 @@ def line(text: str, limit: int = LINE_LIMIT) -> str:
         pieces.append(piece)
         length += len(piece)
     return "".join(pieces)
+
+
+def sentence(text: str) -> str:
+    """A sentence of ours that quotes the server (a cause, a step's detail), made safe by ``line``.
+
+    It may be longer than a line from the server: it has room for a certificate's subject
+    and issuer and still its fingerprint.
+    """
+    return line(text, TEXT_LIMIT)
 
 
 def lines(text: str, limit: int = LINE_LIMIT) -> str:

@@ -609,3 +609,12 @@ def test_set_refuses_the_same_names(data_dir: Path, name: str, said: str) -> Non
     assert run.returncode == 5
     assert said in run.stderr
     assert Store(data_dir).load().settings.server == "127.0.0.1"  # type: ignore[union-attr]
+
+
+def test_a_tooltip_shows_markup_from_the_server_as_text() -> None:
+    from configurator.ui.check_dialog import plain_tooltip
+
+    shown = plain_tooltip('Failed\n550 <b>bold</b> <img src="x"> \x1b[2J')
+    assert shown == (
+        "<qt>Failed<br>550 &lt;b&gt;bold&lt;/b&gt; &lt;img src=&quot;x&quot;&gt; \\x1b[2J</qt>"
+    )

@@ -50,3 +50,10 @@ def test_json_keeps_exact_values_with_nothing_a_terminal_acts_on() -> None:
     assert json.loads(text) == data
     assert text.isascii() is False  # non-ASCII letters stay readable
     assert all(char == "\n" or char.isprintable() for char in text)
+
+
+def test_a_sentence_quoting_the_server_has_room_for_a_certificate() -> None:
+    subject = "CN=" + "s" * 400
+    text = f"certificate: subject {subject}; SHA-256 " + ":".join(["AB"] * 32)
+    assert textsafe.sentence(text) == text
+    assert textsafe.sentence("x" * 2500).endswith(" [... 500 more characters cut]")

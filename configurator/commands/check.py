@@ -81,7 +81,7 @@ def _step_lines(step: mail.Step) -> list[str]:
     timing = "" if step.outcome is Outcome.SKIPPED else common.seconds(step.duration)
     # The reply, the detail and the notes carry the server's words: shown escaped.
     reply = textsafe.line(_first_line(step.reply))
-    detail = textsafe.line(step.detail)
+    detail = textsafe.sentence(step.detail)
     if not reply:
         reply, detail = detail, ""
     elif detail and step.detail in step.reply:
@@ -204,9 +204,6 @@ def _check_heading(settings: model.Settings, recipient: str | None) -> str:
     return text + ":"
 
 
-# Cause and fix quote a certificate's subject and issuer: room for both before the cut.
-_TEXT_LIMIT = 2000
-
 # Certificate problems that trusting the authority or pinning the certificate resolves.
 _TRUSTABLE = frozenset({"cert_untrusted", "cert_wrong_host", "cert_pin_mismatch"})
 
@@ -235,8 +232,8 @@ def _print_outcome(result: mail.CheckResult, args: argparse.Namespace, console: 
         return
     # The texts quote the server and the certificate: every line is shown escaped.
     console.out(f'FAILED at "{step.title}": {textsafe.line(failure.summary)}.')
-    console.out(f"Cause: {textsafe.line(failure.cause, limit=_TEXT_LIMIT)}")
-    console.out(f"Fix:   {textsafe.line(failure.fix, limit=_TEXT_LIMIT)}")
+    console.out(f"Cause: {textsafe.sentence(failure.cause)}")
+    console.out(f"Fix:   {textsafe.sentence(failure.fix)}")
     if failure.reply:
         console.out(f"Server reply: {textsafe.lines(failure.reply)}")
     certificate = result.certificate

@@ -126,7 +126,7 @@ def _detect_verdict(
 
     choice = found.best or found.unencrypted
     if choice is None:
-        report(textsafe.line(found.summary(), limit=2000))
+        report(textsafe.sentence(found.summary()))
         report(
             f"Check Outgoing Mail Server; '{common.command(args, 'test')}' explains what goes "
             "wrong with the stored port step by step."

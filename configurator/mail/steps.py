@@ -142,7 +142,7 @@ class StepTracker:
                 step.id,
                 step.outcome,
                 step.duration,
-                textsafe.line(step.detail),  # the server's words: no escape reaches a log
+                textsafe.sentence(step.detail),  # the server's words: no escape reaches a log
                 textsafe.line(step.reply),
             )
         if self._on_step is not None:

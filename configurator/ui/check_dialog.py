@@ -106,8 +106,8 @@ def shown_reply(step: Step) -> str:
     outcome = step.outcome.value
     negative = step.reply[:1] in ("4", "5")
     if outcome == "failed" and not negative and step.detail:
-        return textsafe.line(step.detail)
-    return textsafe.line(step.reply or step.detail)
+        return textsafe.sentence(step.detail)
+    return textsafe.line(step.reply) if step.reply else textsafe.sentence(step.detail)
 
 
 def plain_tooltip(text: str) -> str:
@@ -117,7 +117,7 @@ def plain_tooltip(text: str) -> str:
     """
     import html
 
-    shown = [html.escape(textsafe.line(part)) for part in text.split("\n")]
+    shown = [html.escape(textsafe.sentence(part)) for part in text.split("\n")]
     return "<qt>" + "<br>".join(shown) + "</qt>"
 
 
@@ -161,18 +161,25 @@ def report_text(run: CheckRun, result: CheckResult) -> str:
     for step in result.steps:
         outcome = OUTCOME_TEXT[step.outcome.value]
         took = format_duration(step.duration) if step.outcome.value in ("passed", "failed") else ""
-        detail = textsafe.line(step.detail)
+        detail = textsafe.sentence(step.detail)
         lines.append(f"  {outcome:<10} {step.title:<24} {took:>8}  {detail}".rstrip())
         if step.reply:
             lines.append(f"             server: {textsafe.lines(step.reply)}")
     if result.failure is not None and not result.cancelled:
-        lines += ["", "What went wrong:", textsafe.lines(result.failure.describe(), limit=2000)]
+        lines += [
+            "",
+            "What went wrong:",
+            textsafe.lines(result.failure.describe(), limit=textsafe.TEXT_LIMIT),
+        ]
     if result.notes:
         lines += ["", "Notes:", *(f"  {textsafe.line(note)}" for note in result.notes)]
     if result.tls is not None:
-        lines += ["", f"TLS: {textsafe.line(result.tls.summary(), limit=2000)}"]
+        lines += ["", f"TLS: {textsafe.sentence(result.tls.summary())}"]
     elif result.certificate is not None:
-        lines += ["", f"Certificate: {textsafe.line(result.certificate.summary(), limit=2000)}"]
+        lines += [
+            "",
+            f"Certificate: {textsafe.sentence(result.certificate.summary())}",
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -574,7 +581,7 @@ class CheckDialog(QDialog):
         )
         cause = without_certificate_facts(failure.cause) if certificate_problem else failure.cause
         # Cause, fix and reply quote the server and its certificate: each line shown escaped.
-        text = f"{textsafe.line(cause, limit=2000)}\n\nWhat to do: {textsafe.line(failure.fix)}"
+        text = f"{textsafe.sentence(cause)}\n\nWhat to do: {textsafe.line(failure.fix)}"
         if failure.reply:
             text += f"\n\nThe server replied: {textsafe.lines(failure.reply)}"
         if certificate_problem:
@@ -613,8 +620,8 @@ class CheckDialog(QDialog):
         problem = ""
         if failure is not None and failure.problem.value in CERTIFICATE_PROBLEMS:
             cause = without_certificate_facts(failure.cause)
-            problem = textsafe.line(
-                f"{failure.summary[:1].upper()}{failure.summary[1:]}. {cause}", limit=2000
+            problem = textsafe.sentence(
+                f"{failure.summary[:1].upper()}{failure.summary[1:]}. {cause}"
             )
         dialog = CertificateDialog(
             self,

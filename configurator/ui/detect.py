@@ -296,7 +296,9 @@ class DetectDialog(QDialog):
             self.verdict.show_message(Kind.WARNING, "Detection cancelled", "")
         else:
             self.verdict.show_message(
-                Kind.ERROR, "Nothing works", textsafe.line(result.summary(), limit=2000)
+                Kind.ERROR,
+                "Nothing works",
+                textsafe.sentence(result.summary()),
             )
         self.apply_button.setVisible(self._choice is not None)
         self.apply_button.setAccessibleName(self.apply_button.text().replace("&", ""))
