@@ -116,17 +116,28 @@ def drip_ehlo_reply(peer: Peer) -> None:
     peer.drip("250-drip.test\r\n250 " + "y" * 400 + "\r\n", every=0.25)
 
 
+def drip_tls_handshake(peer: Peer) -> None:
+    """Answers the ClientHello with the header of a 16 KiB handshake record, then drips it."""
+    if peer.read_raw():
+        peer.send(b"\x16\x03\x03\x40\x00")
+        peer.drip(b"\x02" * 400, every=0.25)
+
+
 @pytest.mark.parametrize(
-    ("script", "step"),
-    [(drip_greeting, StepId.GREETING), (drip_ehlo_reply, StepId.EHLO)],
+    ("script", "security", "step"),
+    [
+        (drip_greeting, Security.NONE, StepId.GREETING),
+        (drip_ehlo_reply, Security.NONE, StepId.EHLO),
+        (drip_tls_handshake, Security.SSL_TLS, StepId.TLS),
+    ],
 )
 def test_a_server_dripping_bytes_cannot_stretch_a_step_beyond_the_timeout(
-    raw_server: Callable[[Script], RawServer], script: Script, step: StepId
+    raw_server: Callable[[Script], RawServer], script: Script, security: Security, step: StepId
 ) -> None:
     server = raw_server(script)
     started = time.monotonic()
 
-    result = mail.run_check(plain(server.port, timeout=1.0))
+    result = mail.run_check(plain(server.port, security=security, timeout=1.0))
 
     assert time.monotonic() - started < 2.5
     assert result.failed_step is not None
