@@ -280,8 +280,10 @@ def _add_test_parser(
     test.add_argument(
         "--timeout",
         metavar="SECONDS",
-        help=f"wait at most this long at each step, for this run only "
-        f"({model.MIN_TIMEOUT:g} to {model.MAX_TIMEOUT:g}; default: the stored Timeout)",
+        help=f"let each step take at most this long, in all, whatever the server does, "
+        f"for this run only ({model.MIN_TIMEOUT:g} to {model.MAX_TIMEOUT:g}; default: the "
+        "stored Timeout); the whole check then takes at most 9 times that, plus 2 seconds "
+        "to say goodbye",
     )
     test.add_argument(
         "--json",

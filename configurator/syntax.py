@@ -16,6 +16,13 @@ import unicodedata
 _ATEXT = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+")
 _LDH_LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
 _URL_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+# What the C library's inet_aton() reads as a number: decimal, octal (leading 0) or hex (0x).
+_NUMERIC_LABEL = re.compile(r"0[xX][0-9A-Fa-f]*|[0-9]+")
+_NOT_AN_IP_ADDRESS = "is not a valid IP address"
+_IPV4_RULE = (
+    "is not a valid IPv4 address: write it as four numbers from 0 to 255 separated by "
+    "dots, such as 192.0.2.10"
+)
 _REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
 # Zero-width (non-)joiners are part of correct spelling in several scripts.
 _JOINERS = frozenset({"\u200c", "\u200d"})
@@ -39,11 +46,32 @@ def control_character(text: str) -> str | None:
 
 
 def check_ip_address(text: str) -> str | None:
-    """Accept an IPv4 or IPv6 literal (an IPv6 zone such as ``%eth0`` included)."""
+    """Accept a dotted-quad IPv4 address or an IPv6 address without a zone.
+
+    The one rule for IP literals, used by validation, the check and
+    detection alike.  IPv4 only as four decimal numbers: the shorthand,
+    octal and hexadecimal forms the C library also reads (``127.1``,
+    ``0x7f.1``, ``0177.0.0.1``) are refused, since the same text would mean
+    an address to one program and a name to another.  An IPv6 zone
+    (``%eth0``) is refused: it names an interface of one computer, and
+    settings move between computers (the system store, a copied file) where
+    that interface may not exist; that also rules out link-local addresses
+    (``fe80::/10``), which work only with a zone.
+    """
+    if "%" in text:
+        return (
+            "must not have a zone (the part from %): enter the server's global or "
+            "unique-local IPv6 address, or its name"
+        )
     try:
-        ipaddress.ip_address(text)
+        address = ipaddress.ip_address(text)
     except ValueError:
-        return "is not a valid IP address"
+        return _NOT_AN_IP_ADDRESS
+    if address.version == 6 and address.is_link_local:
+        return (
+            "is a link-local IPv6 address, which works only with a zone: enter the server's "
+            "global or unique-local IPv6 address, or its name"
+        )
     return None
 
 
@@ -93,8 +121,9 @@ def check_hostname(text: str) -> str | None:
     if any(char.isspace() for char in text):
         return "must not contain spaces"
     if ":" in text:
-        if check_ip_address(text) is None:
-            return None
+        problem = check_ip_address(text)
+        if problem is None or problem != _NOT_AN_IP_ADDRESS:
+            return problem
         if text.count(":") == 1 and text.rsplit(":", 1)[1].isdigit():
             return "enter the port in Server Port, not after the name"
         return "is not a valid IPv6 address"
@@ -121,8 +150,9 @@ def check_hostname(text: str) -> str | None:
             )
         if label.startswith("xn--") and not _is_a_label(label):
             return "is not a valid internationalised domain name"
-    if all(label.isdigit() for label in labels):
-        return "is not a valid IPv4 address"
+    if all(_NUMERIC_LABEL.fullmatch(label) for label in labels):
+        # The resolver would read this as an IPv4 address in a form people misread.
+        return _IPV4_RULE
     return None
 
 

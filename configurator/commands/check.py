@@ -6,7 +6,7 @@ import os
 import sys
 from typing import TYPE_CHECKING
 
-from configurator import model
+from configurator import model, textsafe
 from configurator.cli import PROG, Exit
 from configurator.commands import common
 from configurator.commands.background import in_background
@@ -79,17 +79,18 @@ def _step_lines(step: mail.Step) -> list[str]:
 
     word = "FAILED" if step.outcome is Outcome.FAILED else step.outcome.value
     timing = "" if step.outcome is Outcome.SKIPPED else common.seconds(step.duration)
-    reply = _first_line(step.reply)
-    detail = step.detail
+    # The reply, the detail and the notes carry the server's words: shown escaped.
+    reply = textsafe.line(_first_line(step.reply))
+    detail = textsafe.sentence(step.detail)
     if not reply:
         reply, detail = detail, ""
-    elif detail and detail in step.reply:
+    elif detail and step.detail in step.reply:
         detail = ""
     head = f"{word:<{_OUTCOME_WIDTH}}{step.title:<{_TITLE_WIDTH}}{timing:>{common.TIME_WIDTH}}"
     lines = [f"{head}  {reply}".rstrip()]
     if detail:
         lines.append(f"{_INDENT}{detail}")
-    lines.extend(f"{_INDENT}Warning: {note}" for note in step.notes)
+    lines.extend(f"{_INDENT}Warning: {textsafe.line(note)}" for note in step.notes)
     return lines
 
 
@@ -229,11 +230,12 @@ def _print_outcome(result: mail.CheckResult, args: argparse.Namespace, console: 
     if result.cancelled:
         console.out(f'Cancelled during "{step.title}".')
         return
-    console.out(f'FAILED at "{step.title}": {failure.summary}.')
-    console.out(f"Cause: {failure.cause}")
-    console.out(f"Fix:   {failure.fix}")
+    # The texts quote the server and the certificate: every line is shown escaped.
+    console.out(f'FAILED at "{step.title}": {textsafe.line(failure.summary)}.')
+    console.out(f"Cause: {textsafe.sentence(failure.cause)}")
+    console.out(f"Fix:   {textsafe.sentence(failure.fix)}")
     if failure.reply:
-        console.out(f"Server reply: {failure.reply}")
+        console.out(f"Server reply: {textsafe.lines(failure.reply)}")
     certificate = result.certificate
     if certificate is None or not failure.problem.startswith("cert_"):
         return
@@ -247,19 +249,22 @@ def _print_outcome(result: mail.CheckResult, args: argparse.Namespace, console: 
         ("SHA-256", certificate.fingerprint_colons),
     ]
     for label, value in rows:
-        console.out(f"  {label + ':':<9} {value}")
+        # One row each, whatever the certificate holds: no field can add a line of its own.
+        console.out(f"  {label + ':':<9} {textsafe.line(value)}")
     if failure.problem.value not in _TRUSTABLE:
         return
     console.out()
-    console.out("To trust it, either:")
+    pin = common.command(args, "set", "--tls-fingerprint", certificate.fingerprint)
+    confirmed = "after confirming its fingerprint with the mail administrator"
     if failure.problem.value == "cert_untrusted":
+        console.out("To trust it, either:")
         console.out("- trust the authority that issued it (its certificate as a PEM file):")
         console.out(f"    {common.command(args, 'set', '--ca-file', '/path/to/ca.pem')}")
-    console.out(
-        "- or pin exactly this certificate, after confirming its fingerprint with the mail "
-        "administrator:"
-    )
-    console.out(f"    {common.command(args, 'set', '--tls-fingerprint', certificate.fingerprint)}")
+        console.out(f"- or pin exactly this certificate, {confirmed}:")
+    else:
+        # Wrong host or a different certificate than the pinned one: no authority to add.
+        console.out(f"To trust it anyway, pin exactly this certificate, {confirmed}:")
+    console.out(f"    {pin}")
 
 
 def _date(moment: object) -> str:

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from configurator import model
+from configurator import model, textsafe
 from configurator.cli import PROG, Exit
 from configurator.commands import common
 from configurator.commands.background import in_background
@@ -47,6 +46,7 @@ def _probe_line(probe: mail.Probe) -> str:
         what = "answers, but offers no encryption"
     else:
         what = probe.failure.summary if probe.failure is not None else "did not work"
+        what = textsafe.line(what)
     verdict = probe.verdict.value
     return (
         f"{verdict:<{_VERDICT_WIDTH}}{probe.candidate.label:<{_CANDIDATE_WIDTH}}"
@@ -111,7 +111,7 @@ def run(args: argparse.Namespace, store: Store, console: Console) -> int:
         data = found.to_dict()
         if args.apply:
             data["applied"] = applied
-        console.out(json.dumps(data, indent=2, ensure_ascii=False))
+        console.out(textsafe.json_text(data))
     return code
 
 
@@ -126,7 +126,7 @@ def _detect_verdict(
 
     choice = found.best or found.unencrypted
     if choice is None:
-        report(found.summary())
+        report(textsafe.sentence(found.summary()))
         report(
             f"Check Outgoing Mail Server; '{common.command(args, 'test')}' explains what goes "
             "wrong with the stored port step by step."

@@ -16,6 +16,7 @@ import socket
 from dataclasses import dataclass
 
 from configurator.mail.cancel import CancelToken
+from configurator.mail.deadline import Deadline
 from configurator.mail.transcript import Transcript
 
 MAX_LINE = 8192  # RFC 5321 allows 512; real servers send longer EHLO lines
@@ -51,14 +52,25 @@ class Reply:
 
 
 class Channel:
-    """One SMTP conversation: blocking, with the timeout on every socket operation."""
+    """One SMTP conversation: blocking, each socket operation bounded by the step's deadline.
+
+    Without a ``deadline`` shared with the caller, the whole conversation
+    gets ``timeout`` seconds from its start.
+    """
 
     def __init__(
-        self, sock: socket.socket, *, transcript: Transcript, cancel: CancelToken, timeout: float
+        self,
+        sock: socket.socket,
+        *,
+        transcript: Transcript,
+        cancel: CancelToken,
+        timeout: float,
+        deadline: Deadline | None = None,
     ) -> None:
         self._transcript = transcript
         self._cancel = cancel
         self._timeout = timeout
+        self._deadline = deadline if deadline is not None else Deadline(timeout)
         self._buffer = bytearray()
         self._watch = contextlib.ExitStack()
         self._sock = sock
@@ -83,7 +95,12 @@ class Channel:
         self._watch.enter_context(self._cancel.watch(sock))
 
     def set_timeout(self, seconds: float) -> None:
-        self._sock.settimeout(seconds)
+        """Allow ``seconds`` from now for what follows (a last QUIT, say)."""
+        self._deadline.restart(seconds)
+
+    def _arm(self) -> None:
+        """Let the next blocking call wait only for what is left of the step."""
+        self._sock.settimeout(self._deadline.remaining())
 
     def wait_readable(self, seconds: float) -> bool:
         """Whether the server sends something (or hangs up) within ``seconds``; reads nothing."""
@@ -93,7 +110,7 @@ class Channel:
         # A selector, not select.select(): that fails for descriptors above 1023.
         with selectors.DefaultSelector() as selector:
             selector.register(self._sock, selectors.EVENT_READ)
-            ready = selector.select(max(seconds, 0.0))
+            ready = selector.select(min(max(seconds, 0.0), self._deadline.left()))
         self._cancel.check()
         return bool(ready)
 
@@ -121,6 +138,7 @@ class Channel:
 
     def _sendall(self, data: bytes) -> None:
         self._cancel.check()
+        self._arm()  # since Python 3.5 the timeout bounds the whole sendall()
         try:
             self._sock.sendall(data)
         except OSError:
@@ -131,7 +149,9 @@ class Channel:
         code: int | None = None
         lines: list[str] = []
         while True:
-            text = self._read_line().decode("utf-8", "replace").rstrip("\r\n")
+            raw = self._read_line().decode("utf-8", "replace").rstrip("\r\n")
+            # The server may say the password back, altered: hidden before anything keeps it.
+            text = self._transcript.redact_echo(raw)
             self._transcript.server(text)
             if len(text) < 3 or not text[:3].isdigit() or text[3:4] not in ("", " ", "-"):
                 raise BadReply(f"the server sent {text[:80]!r}, which is not an SMTP reply")
@@ -155,6 +175,7 @@ class Channel:
             if len(self._buffer) > MAX_LINE:
                 raise BadReply("the server sent a line longer than 8192 bytes")
             self._cancel.check()
+            self._arm()
             try:
                 chunk = self._sock.recv(4096)
             except OSError:

@@ -28,7 +28,6 @@ import re
 import socket
 import sys
 import threading
-import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from types import ModuleType, TracebackType
 from typing import TYPE_CHECKING, Generic, TypeVar
@@ -38,6 +37,7 @@ from configurator.mail.auth import Authenticator, authenticator_for
 from configurator.mail.cancel import CancelToken
 from configurator.mail.certificate import CertificateInfo, TlsInfo, describe_certificate
 from configurator.mail.channel import BadReply, Channel, Reply, ServerClosed
+from configurator.mail.deadline import Deadline
 from configurator.mail.errors import MailError, Problem, cancelled, explain
 from configurator.mail.steps import StepId, StepObserver, StepTracker
 from configurator.mail.transcript import Transcript
@@ -209,11 +209,17 @@ class _Session:
         self.transcript = transcript if transcript is not None else Transcript()
         self.authenticator = authenticator or authenticator_for(settings)
         # Before anything touches the network: no form of a secret may be shown.
-        self.transcript.add_secrets([settings.password])
+        self.transcript.add_password(settings.password)
         if self.authenticator is not None:
             self.transcript.add_secrets(self.authenticator.secrets())
+        # Every step, whatever the server does, ends within the timeout.
+        self.deadline = Deadline(self.timeout)
         self.tracker = StepTracker(
-            plan, classify=self.classify, redact=self.transcript.redact, on_step=on_step
+            plan,
+            classify=self.classify,
+            redact=self.transcript.redact,
+            on_step=on_step,
+            on_start=self._begin_step,
         )
         self.pin = normalise_fingerprint(settings.tls_fingerprint)
         self.channel: Channel | None = None
@@ -303,9 +309,13 @@ class _Session:
             )
         return self.explain(Problem.INTERNAL_ERROR, detail=f"{type(exc).__name__}: {detail}")
 
+    def _begin_step(self, step: StepId) -> None:
+        self.deadline.restart()
+
     @contextlib.contextmanager
     def guard(self, step: StepId) -> Iterator[None]:
-        """Outside a tracked check: still leave every failure as a ``MailError``."""
+        """Outside a tracked check: a step's time limit, and every failure as a ``MailError``."""
+        self._begin_step(step)
         try:
             yield
         except Exception as exc:
@@ -347,6 +357,11 @@ class _Session:
     def _resolve(self) -> None:
         with self.tracker.run(StepId.RESOLVE) as step:
             server, port = self.settings.server, self.settings.port
+            # The form's rule, again: the resolver would take forms the form refuses
+            # ("0x7f.1", "::1%lo"), and stored settings may predate the rule.
+            problem = syntax.check_hostname(server)
+            if problem is not None:
+                raise self.explain(Problem.SERVER_NAME_INVALID, detail=problem)
             if syntax.is_ip_address(server):
                 infos = socket.getaddrinfo(
                     server, port, type=socket.SOCK_STREAM, flags=socket.AI_NUMERICHOST
@@ -362,7 +377,7 @@ class _Session:
                     lambda: socket.getaddrinfo(name, port, type=socket.SOCK_STREAM),
                     "configurator-resolve",
                 )
-                if not lookup.wait(self.timeout, self.cancel):
+                if not lookup.wait(self.deadline.left(), self.cancel):
                     raise self.explain(
                         Problem.DNS_FAILED, detail=f"no answer within {_seconds(self.timeout)}"
                     )
@@ -395,11 +410,14 @@ class _Session:
     def _connect(self) -> None:
         with self.tracker.run(StepId.CONNECT) as step:
             failures: list[tuple[tuple[object, ...], OSError]] = []
-            for family, sockaddr in self._addresses[:MAX_ADDRESSES]:
+            addresses = self._addresses[:MAX_ADDRESSES]
+            for index, (family, sockaddr) in enumerate(addresses):
                 self.transcript.note(f"connecting to {sockaddr[0]} port {sockaddr[1]}")
+                # The step's time is shared: each address gets its part of what is left.
+                share = self.deadline.remaining() / (len(addresses) - index)
                 sock = socket.socket(family, socket.SOCK_STREAM)
                 try:
-                    sock.settimeout(self.timeout)
+                    sock.settimeout(share)
                     with self.cancel.watch(sock):
                         sock.connect(sockaddr)
                     self.cancel.check()
@@ -414,7 +432,11 @@ class _Session:
                     raise
                 self._peer = (family, sockaddr)
                 self.channel = Channel(
-                    sock, transcript=self.transcript, cancel=self.cancel, timeout=self.timeout
+                    sock,
+                    transcript=self.transcript,
+                    cancel=self.cancel,
+                    timeout=self.timeout,
+                    deadline=self.deadline,
                 )
                 self._ehlo_name = _ehlo_name(sock)
                 local = sock.getsockname()[0]
@@ -453,12 +475,12 @@ class _Session:
         self.transcript.note(
             f"no greeting after {half:g} s; trying a TLS handshake over a second connection"
         )
-        started = time.monotonic()
-        probe = _Background(lambda: self._speaks_tls(half), "configurator-tls-probe")
-        if channel.wait_readable(self.timeout - half):
+        # The probe must end within the step's time, with a moment to spare for its answer.
+        budget = self.deadline.left() * 0.8
+        probe = _Background(lambda: self._speaks_tls(budget), "configurator-tls-probe")
+        if channel.wait_readable(self.deadline.left()):
             return channel.read_reply()
-        remaining = half + 0.5 - (time.monotonic() - started)
-        if probe.wait(remaining, self.cancel) and probe.result():
+        if probe.wait(self.deadline.left(), self.cancel) and probe.result():
             self.transcript.note("the second connection completed a TLS handshake")
             raise self.explain(Problem.TLS_EXPECTED)
         raise self.explain(Problem.GREETING_TIMEOUT)
@@ -580,13 +602,18 @@ class _Session:
         )
         channel.replace_socket(tls_sock)
         try:
+            tls_sock.settimeout(self.deadline.remaining())  # bounds the whole handshake
             tls_sock.do_handshake()
         except ssl.SSLCertVerificationError as exc:
             raise self._certificate_error(exc) from None
         except ssl.SSLError as exc:
             self.cancel.check()
-            if implicit and not isinstance(exc, ssl.SSLEOFError):
-                greeting = self._greets_in_plain()
+            reason = str(exc.reason or "")
+            if "ALERT" in reason:
+                # A TLS alert is a TLS answer: the server speaks TLS, and this is the verdict.
+                self.transcript.note(f"the server answered the TLS handshake with {reason}")
+            elif implicit and not isinstance(exc, ssl.SSLEOFError):
+                greeting = self._greets_in_plain(_ssl_reason(exc))
                 if greeting is not None:
                     raise self.explain(Problem.PLAIN_SMTP_ON_TLS, reply=greeting) from None
             raise
@@ -656,11 +683,18 @@ class _Session:
         self.transcript.note(
             "fetching the certificate over a second connection to show it; nothing else is sent"
         )
-        scratch = Transcript()  # the repeated greeting and EHLO would only clutter
+        scratch = self.transcript.sibling()  # the repeated greeting and EHLO would only clutter
         channel: Channel | None = None
         try:
-            sock = self._second_connection(self.timeout)
-            channel = Channel(sock, transcript=scratch, cancel=self.cancel, timeout=self.timeout)
+            # Within what is left of the step that failed.
+            sock = self._second_connection(self.deadline.remaining())
+            channel = Channel(
+                sock,
+                transcript=scratch,
+                cancel=self.cancel,
+                timeout=self.timeout,
+                deadline=self.deadline,
+            )
             if self.settings.security is Security.STARTTLS:
                 if channel.read_reply().code != 220:
                     return None
@@ -672,6 +706,7 @@ class _Session:
                 channel.sock, server_hostname=self._tls_name, do_handshake_on_connect=False
             )
             channel.replace_socket(tls_sock)
+            tls_sock.settimeout(self.deadline.remaining())
             tls_sock.do_handshake()
             der = tls_sock.getpeercert(binary_form=True)
         except (OSError, BadReply, MailError, ValueError):
@@ -696,9 +731,10 @@ class _Session:
         return sock
 
     def _speaks_tls(self, timeout: float) -> bool:
-        """Whether a second connection gets TLS answers to a TLS handshake."""
+        """Whether a second connection gets TLS answers to a TLS handshake within ``timeout``."""
         import ssl
 
+        deadline = Deadline(timeout)
         try:
             sock = self._second_connection(timeout)
         except OSError:
@@ -709,6 +745,7 @@ class _Session:
                 sock, server_hostname=self._tls_name, do_handshake_on_connect=False
             )
             with self.cancel.watch(tls_sock):
+                tls_sock.settimeout(deadline.remaining())
                 tls_sock.do_handshake()
         except ssl.SSLError as exc:
             # An alert is a TLS answer too: the server speaks TLS but dislikes something.
@@ -721,10 +758,17 @@ class _Session:
             sock.close()
         return True
 
-    def _greets_in_plain(self) -> str | None:
-        """The plain SMTP greeting a second connection gets, if it gets one."""
-        scratch = Transcript()
-        timeout = min(self.timeout, PROBE_TIMEOUT)
+    def _greets_in_plain(self, why: str) -> str | None:
+        """The plain SMTP greeting a second connection gets, if it gets one.
+
+        Waits at most ``PROBE_TIMEOUT`` and never beyond the step's deadline.
+        """
+        self.transcript.note(
+            f"the TLS handshake failed ({why}); connecting a second time, without TLS, "
+            "to see whether the server greets in plain SMTP"
+        )
+        scratch = self.transcript.sibling()
+        timeout = min(self.deadline.left(), PROBE_TIMEOUT)
         try:
             sock = self._second_connection(timeout)
             channel = Channel(sock, transcript=scratch, cancel=self.cancel, timeout=timeout)
@@ -733,11 +777,13 @@ class _Session:
             finally:
                 channel.close()
         except (OSError, BadReply, MailError):
+            self.transcript.note("the second connection got no plain SMTP greeting")
             return None
         text = str(reply)
         if not _SMTP_REPLY_START.match(text):
+            self.transcript.note("the second connection got no plain SMTP greeting")
             return None
-        self.transcript.note(f"a second connection without TLS got the greeting: {text}")
+        self.transcript.note(f"the second connection got a plain SMTP greeting: {text}")
         return text
 
     # -- after opening --------------------------------------------------------
@@ -753,7 +799,7 @@ class _Session:
             text, needs_utf8 = smtp_address(address)
             utf8 = needs_utf8 or smtputf8
             if utf8 and "SMTPUTF8" not in self.capabilities:
-                raise self.explain(Problem.SMTPUTF8_UNSUPPORTED, address=address)
+                raise self.explain(Problem.SMTPUTF8_UNSUPPORTED, address=address, role="sender")
             reply = channel.command(f"MAIL FROM:<{text}>{' SMTPUTF8' if utf8 else ''}", utf8=utf8)
             if reply.code == 250:
                 self._smtputf8 = utf8
@@ -767,7 +813,7 @@ class _Session:
             channel = self._require_channel()
             text, needs_utf8 = smtp_address(address)
             if needs_utf8 and not self._smtputf8:
-                raise self.explain(Problem.SMTPUTF8_UNSUPPORTED, address=address)
+                raise self.explain(Problem.SMTPUTF8_UNSUPPORTED, address=address, role="recipient")
             reply = channel.command(f"RCPT TO:<{text}>", utf8=needs_utf8)
             if reply.code in (250, 251):
                 return reply
@@ -804,6 +850,7 @@ class _Session:
         try:
             if error is None or error.problem in _POLITE_ENDINGS:
                 with contextlib.suppress(OSError, BadReply, MailError, ValueError):
+                    # Not a step: a goodbye gets at most QUIT_TIMEOUT, whatever the server does.
                     channel.set_timeout(min(self.timeout, QUIT_TIMEOUT))
                     channel.command("QUIT")
         finally:
@@ -921,7 +968,8 @@ class Connection:
         """
         from configurator.mail.message import needs_smtputf8, render
 
-        utf8 = needs_smtputf8(sender, *recipients)
+        # Without SMTPUTF8 offered, the address that needs it fails at its own step.
+        utf8 = needs_smtputf8(sender, *recipients) and self.supports("SMTPUTF8")
         self.mail_from(sender, smtputf8=utf8)
         try:
             for recipient in recipients:

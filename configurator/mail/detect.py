@@ -11,11 +11,11 @@ with a warning, and no credentials are ever sent to find that out.
 from __future__ import annotations
 
 import enum
-import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from configurator import textsafe
 from configurator.mail.cancel import CancelToken
 from configurator.mail.certificate import CertificateInfo, TlsInfo
 from configurator.mail.connection import _Session, plan_steps
@@ -139,7 +139,7 @@ class DetectResult:
         }
 
     def to_json(self, *, indent: int | None = 2) -> str:
-        return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False)
+        return textsafe.json_text(self.to_dict(), indent=indent)
 
 
 def _probe(candidate: Candidate, base: Settings, cancel: CancelToken) -> Probe:
@@ -158,7 +158,7 @@ def _probe(candidate: Candidate, base: Settings, cancel: CancelToken) -> Probe:
         timeout=base.timeout,
     )
     transcript = Transcript()
-    transcript.add_secrets([base.password])
+    transcript.add_password(base.password)
     session = _Session(
         settings, plan=plan_steps(settings, sender=False), cancel=cancel, transcript=transcript
     )

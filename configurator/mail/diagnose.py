@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import json
 import logging
 import time
 from dataclasses import dataclass
 
+from configurator import textsafe
 from configurator.mail.cancel import CancelToken
 from configurator.mail.certificate import CertificateInfo, TlsInfo
 from configurator.mail.connection import Connection, _Session, plan_steps
@@ -85,7 +85,7 @@ class CheckResult:
         }
 
     def to_json(self, *, indent: int | None = 2) -> str:
-        return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False)
+        return textsafe.json_text(self.to_dict(), indent=indent)
 
 
 def run_check(
@@ -160,7 +160,9 @@ def _transaction(session: _Session, connection: Connection, recipient: str | Non
             tracker.skip(step_id, "no Account E-mail Address to send from")
         return
     addresses = [settings.account_email] + ([recipient] if recipient else [])
-    utf8 = needs_smtputf8(*addresses)
+    # Ask for SMTPUTF8 only where the server offers it: otherwise the address that needs it
+    # (the sender at MAIL FROM, or the recipient at RCPT TO) is the one named as failing.
+    utf8 = needs_smtputf8(*addresses) and connection.supports("SMTPUTF8")
     with tracker.run(StepId.SENDER) as step:
         reply = connection.mail_from(settings.account_email, smtputf8=utf8)
         step.reply = str(reply)

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 class Problem(enum.StrEnum):
     """What went wrong, independent of the wording shown to people."""
 
+    SERVER_NAME_INVALID = "server_name_invalid"
     NAME_NOT_FOUND = "name_not_found"
     DNS_FAILED = "dns_failed"
     CONNECTION_REFUSED = "connection_refused"
@@ -68,6 +69,12 @@ _CERT = "Subject: {subject}; issuer: {issuer}; SHA-256 fingerprint: {fingerprint
 # Problem -> (summary, cause, fix).  Placeholders are filled from the context
 # given to explain(); a missing one shows as "?" rather than failing.
 _TEXTS: dict[Problem, tuple[str, str, str]] = {
+    Problem.SERVER_NAME_INVALID: (
+        "the server name is not valid",
+        "Outgoing Mail Server {server} {detail}.",
+        "Enter the server's DNS name, or its IP address: IPv4 as four numbers such as "
+        "192.0.2.10, IPv6 without a zone.",
+    ),
     Problem.NAME_NOT_FOUND: (
         "server name not found",
         "The name {server} does not exist in DNS, or this computer's DNS server does not know it.",
@@ -267,9 +274,9 @@ _TEXTS: dict[Problem, tuple[str, str, str]] = {
     ),
     Problem.SMTPUTF8_UNSUPPORTED: (
         "the server cannot take this internationalised address",
-        "{address} has non-ASCII characters before the @, which needs the SMTPUTF8 "
-        "extension, and the server does not offer it.",
-        "Use an address with only ASCII characters before the @.",
+        "The {role} address {address} has non-ASCII characters before the @, which needs "
+        "the SMTPUTF8 extension, and the server does not offer it.",
+        "Use a {role} address with only ASCII characters before the @.",
     ),
     Problem.REPLY_TIMEOUT: (
         "timed out {waiting}",

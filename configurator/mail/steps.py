@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+from configurator import textsafe
 from configurator.mail.errors import MailError, Problem
 
 log = logging.getLogger("configurator.mail")
@@ -108,6 +109,8 @@ class StepTracker:
     ``plan`` fixes which steps exist and in what order; a planned step that
     never ran is reported as skipped.  ``redact`` is applied to every text a
     step records, so that no secret reaches the observer or the result.
+    ``on_start`` is called as each step begins (the connection restarts the
+    step's deadline there).
     """
 
     def __init__(
@@ -117,9 +120,11 @@ class StepTracker:
         classify: Classifier,
         redact: Callable[[str], str],
         on_step: StepObserver | None = None,
+        on_start: Callable[[StepId], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._plan = list(plan)
+        self._on_start = on_start
         self._classify = classify
         self._redact = redact
         self._on_step = on_step
@@ -137,8 +142,8 @@ class StepTracker:
                 step.id,
                 step.outcome,
                 step.duration,
-                step.detail,
-                step.reply,
+                textsafe.sentence(step.detail),  # the server's words: no escape reaches a log
+                textsafe.line(step.reply),
             )
         if self._on_step is not None:
             self._on_step(step)
@@ -162,6 +167,8 @@ class StepTracker:
         """Run the body as ``step_id``; any exception leaves as a ``MailError``."""
         record = StepRecord()
         started = self._clock()
+        if self._on_start is not None:
+            self._on_start(step_id)
         self._emit(Step(step_id, Outcome.RUNNING))
         try:
             yield record

@@ -6,6 +6,14 @@ what to show instead ("AUTH PLAIN [hidden]"), and every line, reply and
 message passes through ``redact``, which replaces each registered secret
 (the password and the base64 forms in which it crosses the wire) wherever it
 turns up.
+
+A server has the password once it has been sent, and may say it back
+altered: upper-cased, reversed, cut short ("535 bad password SECRET-PA").
+So what the server says also passes ``redact_echo``, which hides any run of
+``ECHO_MIN`` or more characters that the password, or the password
+reversed, contains -- case ignored.  That can hide an innocent word that
+happens to share six letters with the password; hiding too much is the
+safe side.
 """
 
 from __future__ import annotations
@@ -17,7 +25,11 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from configurator import textsafe
+
 HIDDEN = "[hidden]"
+#: The shortest part of the password that is hidden when a server echoes it.
+ECHO_MIN = 6
 
 
 class Direction(enum.StrEnum):
@@ -39,7 +51,8 @@ class TranscriptLine:
     text: str
 
     def __str__(self) -> str:
-        return f"{self.time:8.3f} {self.direction.marker} {self.text}"
+        """The line for people: whatever the server sent is shown escaped, never acted on."""
+        return f"{self.time:8.3f} {self.direction.marker} {textsafe.line(self.text)}"
 
     def to_dict(self) -> dict[str, object]:
         return {"time": round(self.time, 3), "direction": self.direction.value, "text": self.text}
@@ -72,6 +85,7 @@ class Transcript:
         self._lock = threading.Lock()
         self._lines: list[TranscriptLine] = []
         self._secrets: list[str] = []
+        self._echoes: set[str] = set()  # every ECHO_MIN-character part of a password, folded
 
     def add_secrets(self, secrets: Iterable[str]) -> None:
         """Register texts that must never appear; register them before anything is sent."""
@@ -81,6 +95,45 @@ class Transcript:
                     self._secrets.append(secret)
             # Longest first, so that a secret containing another is hidden whole.
             self._secrets.sort(key=len, reverse=True)
+
+    def add_password(self, password: str) -> None:
+        """Register a password: hidden as typed everywhere, and in altered forms in replies."""
+        self.add_secrets([password])
+        parts: set[str] = set()
+        for form in (_fold(password), _fold(password[::-1])):
+            parts.update(form[i : i + ECHO_MIN] for i in range(len(form) - ECHO_MIN + 1))
+        with self._lock:
+            self._echoes |= parts
+
+    def sibling(self) -> Transcript:
+        """A transcript that is not kept, hiding the same secrets (for a second connection)."""
+        other = Transcript(self._clock)
+        with self._lock:
+            other._secrets = list(self._secrets)
+            other._echoes = set(self._echoes)
+        return other
+
+    def redact_echo(self, text: str) -> str:
+        """``redact``, and any part of a password the server says back, however altered."""
+        text = self.redact(text)
+        with self._lock:
+            echoes = self._echoes
+        if not echoes or len(text) < ECHO_MIN:
+            return text
+        folded = _fold(text)
+        hidden = [False] * len(text)
+        for start in range(len(text) - ECHO_MIN + 1):
+            if folded[start : start + ECHO_MIN] in echoes:
+                hidden[start : start + ECHO_MIN] = [True] * ECHO_MIN
+        if not any(hidden):
+            return text
+        shown: list[str] = []
+        for index, char in enumerate(text):
+            if not hidden[index]:
+                shown.append(char)
+            elif index == 0 or not hidden[index - 1]:
+                shown.append(HIDDEN)
+        return "".join(shown)
 
     def redact(self, text: str) -> str:
         with self._lock:
@@ -107,6 +160,13 @@ class Transcript:
     def lines(self) -> tuple[TranscriptLine, ...]:
         with self._lock:
             return tuple(self._lines)
+
+
+def _fold(text: str) -> str:
+    """Case-folded character by character, so that positions stay those of ``text``."""
+    return "".join(
+        folded if len(folded := char.casefold()) == 1 else char.lower()[:1] or char for char in text
+    )
 
 
 def format_transcript(lines: Iterable[TranscriptLine]) -> str:

@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from configurator import textsafe
 from configurator.ui import sizing
 from configurator.ui.banner import Banner, Kind
 
@@ -89,16 +90,22 @@ class CertificateDialog(QDialog):
             column.addWidget(refused)
 
         expired = certificate.expired()
+        # Subject, issuer and names are the certificate owner's words: one escaped line each,
+        # so that none of them can show a line of its own (a fake fingerprint, say).
         facts: list[tuple[str, str, str]] = [
-            ("Subject", certificate.subject, "certificateSubject"),
-            ("Issuer", certificate.issuer, "certificateIssuer"),
+            ("Subject", textsafe.line(certificate.subject), "certificateSubject"),
+            ("Issuer", textsafe.line(certificate.issuer), "certificateIssuer"),
             ("Valid from", _date(certificate.not_before), "certificateNotBefore"),
             (
                 "Valid until",
                 _date(certificate.not_after) + (" (expired)" if expired else ""),
                 "certificateNotAfter",
             ),
-            ("Host names", ", ".join(certificate.names) or "none", "certificateNames"),
+            (
+                "Host names",
+                textsafe.line(", ".join(certificate.names) or "none"),
+                "certificateNames",
+            ),
             ("SHA-256 fingerprint", fingerprint_lines(certificate), "certificateFingerprint"),
         ]
         grid = QGridLayout()

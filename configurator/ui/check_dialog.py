@@ -36,7 +36,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from configurator import __version__, model
+from configurator import __version__, model, textsafe
 from configurator.ui import icons, sizing
 from configurator.ui.banner import Banner, Kind
 from configurator.ui.workers import Job, Report
@@ -100,13 +100,25 @@ def shown_reply(step: Step) -> str:
     """What the reply column shows: the server's words, unless they do not explain the step.
 
     A failed step whose last reply was positive ("220 Ready to start TLS"
-    before a certificate was refused) shows what went wrong instead.
+    before a certificate was refused) shows what went wrong instead.  One
+    line, escaped: the server chose every character of it.
     """
     outcome = step.outcome.value
     negative = step.reply[:1] in ("4", "5")
     if outcome == "failed" and not negative and step.detail:
-        return step.detail
-    return step.reply or step.detail
+        return textsafe.sentence(step.detail)
+    return textsafe.line(step.reply) if step.reply else textsafe.sentence(step.detail)
+
+
+def plain_tooltip(text: str) -> str:
+    """A tooltip that shows ``text`` as it is: Qt would render a tooltip that looks like HTML.
+
+    Each line is made safe by ``textsafe`` first (the text quotes the server).
+    """
+    import html
+
+    shown = [html.escape(textsafe.sentence(part)) for part in text.split("\n")]
+    return "<qt>" + "<br>".join(shown) + "</qt>"
 
 
 def recipient_problem(recipient: str) -> str | None:
@@ -149,17 +161,25 @@ def report_text(run: CheckRun, result: CheckResult) -> str:
     for step in result.steps:
         outcome = OUTCOME_TEXT[step.outcome.value]
         took = format_duration(step.duration) if step.outcome.value in ("passed", "failed") else ""
-        lines.append(f"  {outcome:<10} {step.title:<24} {took:>8}  {step.detail}".rstrip())
+        detail = textsafe.sentence(step.detail)
+        lines.append(f"  {outcome:<10} {step.title:<24} {took:>8}  {detail}".rstrip())
         if step.reply:
-            lines.append(f"             server: {step.reply}")
+            lines.append(f"             server: {textsafe.lines(step.reply)}")
     if result.failure is not None and not result.cancelled:
-        lines += ["", "What went wrong:", result.failure.describe()]
+        lines += [
+            "",
+            "What went wrong:",
+            textsafe.lines(result.failure.describe(), limit=textsafe.TEXT_LIMIT),
+        ]
     if result.notes:
-        lines += ["", "Notes:", *(f"  {note}" for note in result.notes)]
+        lines += ["", "Notes:", *(f"  {textsafe.line(note)}" for note in result.notes)]
     if result.tls is not None:
-        lines += ["", f"TLS: {result.tls.summary()}"]
+        lines += ["", f"TLS: {textsafe.sentence(result.tls.summary())}"]
     elif result.certificate is not None:
-        lines += ["", f"Certificate: {result.certificate.summary()}"]
+        lines += [
+            "",
+            f"Certificate: {textsafe.sentence(result.certificate.summary())}",
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -488,7 +508,7 @@ class CheckDialog(QDialog):
         self._paint(item, outcome, took, shown_reply(step))
         tip = "\n".join(text for text in (OUTCOME_TEXT[outcome], step.detail, step.reply) if text)
         for column in (STEP, TIME, REPLY):
-            item.setToolTip(column, tip)
+            item.setToolTip(column, plain_tooltip(tip))
 
     @Slot(object)
     def _finished(self, result: CheckResult) -> None:
@@ -560,15 +580,16 @@ class CheckDialog(QDialog):
             failure.problem.value in CERTIFICATE_PROBLEMS and result.certificate is not None
         )
         cause = without_certificate_facts(failure.cause) if certificate_problem else failure.cause
-        text = f"{cause}\n\nWhat to do: {failure.fix}"
+        # Cause, fix and reply quote the server and its certificate: each line shown escaped.
+        text = f"{textsafe.sentence(cause)}\n\nWhat to do: {textsafe.line(failure.fix)}"
         if failure.reply:
-            text += f"\n\nThe server replied: {failure.reply}"
+            text += f"\n\nThe server replied: {textsafe.lines(failure.reply)}"
         if certificate_problem:
             text += (
                 "\n\nInspect Certificate shows the certificate and its fingerprint; "
                 "that is where you can trust (pin) it."
             )
-        self.verdict.show_message(Kind.ERROR, f"{where}: {failure.summary}", text)
+        self.verdict.show_message(Kind.ERROR, f"{where}: {textsafe.line(failure.summary)}", text)
 
     # -- the window's answers ------------------------------------------------
 
@@ -599,7 +620,9 @@ class CheckDialog(QDialog):
         problem = ""
         if failure is not None and failure.problem.value in CERTIFICATE_PROBLEMS:
             cause = without_certificate_facts(failure.cause)
-            problem = f"{failure.summary[:1].upper()}{failure.summary[1:]}. {cause}"
+            problem = textsafe.sentence(
+                f"{failure.summary[:1].upper()}{failure.summary[1:]}. {cause}"
+            )
         dialog = CertificateDialog(
             self,
             result.certificate,

@@ -28,9 +28,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from configurator import model, syntax
+from configurator import model, syntax, textsafe
 from configurator.ui import dialogs, icons, sizing
 from configurator.ui.banner import Banner, Kind
+from configurator.ui.check_dialog import plain_tooltip
 from configurator.ui.workers import Job, Report
 
 if TYPE_CHECKING:
@@ -254,14 +255,14 @@ class DetectDialog(QDialog):
         else:
             failure = probe.failure
             summary = failure.summary if failure is not None else "failed"
-            text = summary[:1].upper() + summary[1:]
+            text = textsafe.line(summary[:1].upper() + summary[1:])
             icon = (
                 "cancelled"
                 if failure is not None and failure.problem.value == "cancelled"
                 else "failed"
             )
             if failure is not None:
-                item.setToolTip(RESULT, failure.cause)
+                item.setToolTip(RESULT, plain_tooltip(failure.cause))
         item.setText(RESULT, text)
         item.setIcon(COMBINATION, icons.outcome_icon(icon))
 
@@ -294,7 +295,11 @@ class DetectDialog(QDialog):
         ):
             self.verdict.show_message(Kind.WARNING, "Detection cancelled", "")
         else:
-            self.verdict.show_message(Kind.ERROR, "Nothing works", result.summary())
+            self.verdict.show_message(
+                Kind.ERROR,
+                "Nothing works",
+                textsafe.sentence(result.summary()),
+            )
         self.apply_button.setVisible(self._choice is not None)
         self.apply_button.setAccessibleName(self.apply_button.text().replace("&", ""))
         if self._choice is not None:

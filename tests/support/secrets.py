@@ -14,6 +14,15 @@ searched for.  That covers ``b64(password)`` (LOGIN) as well as
 ``b64("\\0user\\0password")`` and ``b64("authzid\\0user\\0password")`` (PLAIN)
 for any user name.  Secrets are therefore at least ``MIN_BYTES`` long: a
 shorter one would be found by chance in unrelated text.
+
+A server that has been sent the password can say it back altered, so the
+search also finds it case-folded, reversed, and in part: any ``PART``
+characters in a row of the password or of its reverse, case ignored.  A part
+made only of letters, spaces and hyphens ("secret" and "-secre" of
+"hunter2-secret", "ery st" of "battery staple") is left out: such words turn
+up in ordinary text -- a temporary path, "every step", another test's
+password -- by chance.  A part with a digit or another symbol counts.  Forms as
+typed are searched first, so that a leak is named by its plainest form.
 """
 
 from __future__ import annotations
@@ -24,6 +33,7 @@ import logging
 import urllib.parse
 
 MIN_BYTES = 8
+PART = 6  # the shortest part of a password that counts as showing it
 
 # The passwords the test modules use (and the shared SMTP fixtures): always searched for.
 WELL_KNOWN: frozenset[str] = frozenset(
@@ -85,16 +95,38 @@ def forms(value: str) -> list[tuple[str, str]]:
     return [(name, text) for name, text in found if text]
 
 
+def altered_forms(value: str) -> list[tuple[str, str]]:
+    """Each case-folded part of ``value`` a server could say back, with a name; longest first."""
+    found: list[tuple[str, str]] = []
+    for name, text in (("case-folded", value), ("reversed", value[::-1])):
+        folded = text.casefold()
+        found.append((name, folded))
+        parts = (folded[start : start + PART] for start in range(len(folded) - PART + 1))
+        words = (part for part in parts if not all(c.isalpha() or c in " -" for c in part))
+        found += [(f"{PART} characters in a row, {name}", part) for part in words]
+    return found
+
+
 def find(text: str | bytes, extra: tuple[str, ...] = ()) -> str | None:
     """Describe the first secret found in ``text`` (without repeating it), or ``None``."""
     if isinstance(text, bytes):
         text = text.decode("utf-8", "replace")
-    for number, value in enumerate(sorted(active() | set(extra)), start=1):
+    folded = text.casefold()
+    values = list(enumerate(sorted(active() | set(extra)), start=1))
+    for number, value in values:
         for name, form in forms(value):
             if form in text:
-                hint = value[:2] + "…" if len(value) > 4 else "…"
-                return f"test secret #{number} ({hint}, {len(value)} characters) {name}"
+                return _described(number, value, name)
+    for number, value in values:
+        for name, form in altered_forms(value):
+            if form in folded:
+                return _described(number, value, name)
     return None
+
+
+def _described(number: int, value: str, form: str) -> str:
+    hint = value[:2] + "…" if len(value) > 4 else "…"
+    return f"test secret #{number} ({hint}, {len(value)} characters) {form}"
 
 
 def assert_clean(*outputs: str | bytes | None, extra: tuple[str, ...] = ()) -> None:
