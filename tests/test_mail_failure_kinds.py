@@ -228,12 +228,29 @@ def _network_unreachable(lab: Lab) -> Scenario:
 
 
 def _connect_failed(lab: Lab) -> Scenario:
-    # A link-local IPv6 address without an interface: the kernel refuses it as invalid.
+    # A name whose answer is a link-local IPv6 address without an interface: the
+    # kernel refuses to connect to it ("Invalid argument").  Only the answer is
+    # simulated (the machine's resolver is not the test's); the refusal is real.
     try:
         socket.socket(socket.AF_INET6, socket.SOCK_STREAM).close()
     except OSError:
         pytest.skip("this machine has no IPv6")
-    return Scenario(make_settings(25, server="fe80::1"))
+    name = "link-local-answer.test"
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+        if host == name:
+            return [(socket.AF_INET6, socket.SOCK_STREAM, 6, "", ("fe80::1", port, 0, 0))]
+        return real(host, port, *args, **kwargs)
+
+    lab.monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    return Scenario(make_settings(25, server=name))
+
+
+def _server_name_invalid(lab: Lab) -> Scenario:
+    # Settings stored before the IP-literal rule (or edited by hand) may hold a
+    # name inet_aton would read as 127.0.0.1; the check refuses it unconnected.
+    return Scenario(make_settings(25, server="0x7f.1"))
 
 
 def _server_refused(lab: Lab) -> Scenario:
@@ -420,6 +437,12 @@ def _no_recipient_sent(scenario: Scenario, result: mail.CheckResult) -> None:
 
 
 CASES: dict[str, Case] = {
+    "server-name-invalid": Case(
+        _server_name_invalid,
+        StepId.RESOLVE,
+        Problem.SERVER_NAME_INVALID,
+        "the server name is not valid",
+    ),
     "name-not-found": Case(
         _name_not_found, StepId.RESOLVE, Problem.NAME_NOT_FOUND, "server name not found"
     ),
