@@ -320,8 +320,14 @@ class MainWindow(QMainWindow):
             return
         needed = layout.totalHeightForWidth(central.width())
         chrome = self.height() - central.height()
-        if needed > 0 and needed + chrome != self.minimumHeight():
-            self.setMinimumHeight(needed + chrome)
+        if needed <= 0 or needed + chrome == self.minimumHeight():
+            return
+        # A window at its minimum was sized by the content, not by the user: it
+        # follows the content down again when messages go, leaving no blank band.
+        fitted = self.height() <= self.minimumHeight()
+        self.setMinimumHeight(needed + chrome)
+        if fitted and self.height() > needed + chrome and not self.isMaximized():
+            self.resize(self.width(), needed + chrome)
 
     # -- state -------------------------------------------------------------
 
