@@ -96,6 +96,11 @@ class MainWindow(QMainWindow):
         self._baseline: dict[str, object] | None = None
         self._notice: tuple[Kind, str, str] | None = None
         self._close_confirmed = False
+        # The window's height follows its content (``_fit_height``).
+        self._content_height: int | None = None
+        self._height_at_rest: int | None = None
+        self._last_height = 0
+        self._fitting = False
         # Counts mode entries, so that a check started in one Edit session
         # does not put its findings into the form of another.
         self.generation = 0
@@ -308,26 +313,44 @@ class MainWindow(QMainWindow):
         self._fit_height()
 
     def _fit_height(self) -> None:
-        """Keep the window tall enough for wrapped messages.
+        """Keep the window as tall as its content: up for messages, and down again.
 
         A main window's minimum size ignores height-for-width, so a message
         that wraps onto a second line would be clipped instead of growing
-        the window.
+        the window.  When messages go, a window the content had grown returns
+        to the height it had before, leaving no blank band above the buttons;
+        a height the user chose is left alone.
         """
         central = self.centralWidget()
         layout = central.layout() if central is not None else None
         if central is None or layout is None or not layout.hasHeightForWidth():
             return
         needed = layout.totalHeightForWidth(central.width())
-        chrome = self.height() - central.height()
-        if needed <= 0 or needed + chrome == self.minimumHeight():
+        if needed <= 0 or self._fitting:  # a resize below calls back: the outer call decides
             return
-        # A window at its minimum was sized by the content, not by the user: it
-        # follows the content down again when messages go, leaving no blank band.
-        fitted = self.height() <= self.minimumHeight()
-        self.setMinimumHeight(needed + chrome)
-        if fitted and self.height() > needed + chrome and not self.isMaximized():
-            self.resize(self.width(), needed + chrome)
+        self._fitting = True
+        try:
+            self._follow_content(needed + self.height() - central.height())
+        finally:
+            self._fitting = False
+            self._last_height = self.height()
+
+    def _follow_content(self, target: int) -> None:
+        """Make ``target`` the minimum height; shrink back to the height at rest when it falls."""
+        previous, self._content_height = self._content_height, target
+        if target != self.minimumHeight():
+            self.setMinimumHeight(target)
+        if previous is not None and target > previous and self._height_at_rest is None:
+            self._height_at_rest = self._last_height
+        elif previous is not None and target < previous and self._height_at_rest is not None:
+            if self.height() <= previous and not self.isMaximized() and not self.isFullScreen():
+                rest = max(target, self._height_at_rest)
+                if rest < self.height():
+                    self.resize(self.width(), rest)
+                if rest == self._height_at_rest:
+                    self._height_at_rest = None
+            else:  # the user made it taller meanwhile: their height stays
+                self._height_at_rest = None
 
     # -- state -------------------------------------------------------------
 
