@@ -16,6 +16,7 @@ digest of each file is kept, never its contents: one of them is a key.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -70,12 +71,12 @@ class SettingsWatcher(QObject):
     def _watch(self) -> None:
         """Watch the data directory (or the parent it will appear in) and the existing files."""
         wanted: list[str] = []
-        if self.data_dir.is_dir():
+        if _is_dir(self.data_dir):
             wanted.append(str(self.data_dir))
-            wanted += [str(path) for path in self.paths if path.is_file()]
+            wanted += [str(path) for path in self.paths if _is_file(path)]
         else:
-            parent = next((p for p in self.data_dir.parents if p.is_dir()), None)
-            if parent is not None:
+            parent = next((p for p in self.data_dir.parents if _is_dir(p, entered=False)), None)
+            if parent is not None and _is_dir(parent):
                 wanted.append(str(parent))
         current = set(self.watched())
         stale = [path for path in current if path not in wanted]
@@ -94,3 +95,19 @@ class SettingsWatcher(QObject):
         if now != self._seen:
             self._seen = now
             self.changed.emit()
+
+
+# A directory this account may not enter cannot be looked into: nothing there is watched.
+def _is_dir(path: Path, *, entered: bool = True) -> bool:
+    """Whether ``path`` is a directory (``entered``: that this account may list and enter)."""
+    try:
+        return path.is_dir() and (not entered or os.access(path, os.R_OK | os.X_OK))
+    except OSError:
+        return False
+
+
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except OSError:
+        return False

@@ -683,7 +683,11 @@ class MainWindow(QMainWindow):
         from configurator import audit
 
         text = ""
-        if (self.store.data_dir / audit.AUDIT_FILE_NAME).exists():
+        try:
+            kept = (self.store.data_dir / audit.AUDIT_FILE_NAME).exists()
+        except OSError:  # a directory this account may not enter; the banner says so
+            kept = False
+        if kept:
             entry = audit.last_change(self.store.data_dir, self.store.key_backend)
             if entry is not None:
                 from configurator.ui.history import last_change_text
