@@ -47,7 +47,7 @@ from support.window import line as form_line
 from support.window import port as form_port
 from support.window import stored_settings as stored
 
-from configurator import mail, model
+from configurator import audit, mail, model, preferences
 from configurator.app import create_window
 from configurator.mail import Candidate
 from configurator.model import Security
@@ -164,8 +164,12 @@ def test_read_only_check_shows_steps_live_sends_the_mail_and_remembers_the_recip
 ) -> None:
     server = smtp_server(tls="starttls", users=USERS)
     store_settings(data_dir, make_settings(server.port, ca_file=str(pki.ca_file)))
+    assert audit.record(data_dir, audit.Action.SUBMIT, detail="revision 1") is None
     window = open_window()
     assert window.mode is Mode.READ_ONLY
+    before = (data_dir / "settings.enc").read_bytes()
+    qtbot.waitUntil(lambda: window.last_change_label.text() != "")
+    last_change = window.last_change_label.text()
 
     dialog = open_check(qtbot, window)
     assert "stored settings" in dialog.source_label.text()
@@ -191,11 +195,17 @@ def test_read_only_check_shows_steps_live_sends_the_mail_and_remembers_the_recip
     [received] = server.recorder.messages
     assert received.rcpt_tos == [RECIPIENT]
     assert mail.TEST_SUBJECT.encode() in received.content
-    # ... and the recipient is remembered in the store, the window staying Read-only.
-    assert stored(data_dir).test_recipient == RECIPIENT
+    # ... and the recipient is remembered as this user's preference.  Looking wrote
+    # nothing: no new revision, no submit in the trail, "Last changed by" as it was.
+    assert preferences.remembered_recipient() == RECIPIENT
+    assert (data_dir / "settings.enc").read_bytes() == before
+    actions = [entry.action for entry in audit.read(data_dir).entries]
+    assert actions == [audit.Action.SUBMIT, audit.Action.CHECK]
+    qtbot.wait(20)
+    assert window.last_change_label.text() == last_change
     assert window.mode is Mode.READ_ONLY
-    assert form_line(window, "test_recipient").text() == RECIPIENT
-    assert "saved" in dialog.notice.text()
+    assert form_line(window, "test_recipient").text() == ""
+    assert "remembered as your Test Recipient" in dialog.notice.text()
 
     # Next time the recipient is offered again.
     dialog.close()
@@ -233,12 +243,13 @@ def test_an_invalid_recipient_is_refused_before_anything_is_sent(
         click(qtbot, dialog.start_button)
 
     assert dialog.recipient_error.isVisible()
-    assert "Test recipient" in dialog.recipient_error.text()
+    # Beside the field only the problem, as in the form.
+    assert dialog.recipient_error.text() == model.recipient_problem("soc(at)example.org")
     assert not dialog.running
     assert server.recorder.commands == []
 
 
-def test_a_reader_can_check_but_the_recipient_is_not_saved(
+def test_a_reader_can_check_and_remember_the_recipient_but_writes_no_setting(
     qtbot: QtBot, lab: Lab, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     data_dir = lab.data_dir
@@ -255,8 +266,8 @@ def test_a_reader_can_check_but_the_recipient_is_not_saved(
     assert len(server.recorder.messages) == 1
     assert (data_dir / "settings.enc").read_bytes() == before
     assert window.check_dialog is not None
-    assert "was not saved" in window.check_dialog.notice.text()
-    assert "no write permission" in window.check_dialog.notice.text()
+    assert "remembered as your Test Recipient" in window.check_dialog.notice.text()
+    assert preferences.remembered_recipient() == RECIPIENT
 
 
 # -- Edit and Write: the unsaved form -----------------------------------------------
@@ -282,15 +293,14 @@ def test_edit_mode_checks_the_unsaved_form_and_the_check_writes_nothing(
     assert server.auth_attempts == [("PLAIN", USERNAME)]
     assert len(server.recorder.messages) == 1
     assert (data_dir / "settings.enc").read_bytes() == before
-    # The recipient went into the form, for Submit to save with the rest.
+    # The recipient is a preference: the form and its edits are as the user left them.
     assert window.mode is Mode.EDIT
-    assert form_line(window, "test_recipient").text() == RECIPIENT
-    assert window.isWindowModified()
-    assert "Submit" in dialog.notice.text()
+    assert form_line(window, "test_recipient").text() == ""
+    assert preferences.remembered_recipient() == RECIPIENT
 
     click(qtbot, window.submit_button)
     saved = stored(data_dir)
-    assert (saved.port, saved.test_recipient) == (server.port, RECIPIENT)
+    assert (saved.port, saved.test_recipient) == (server.port, "")
     assert saved.password == PASSWORD
 
 
@@ -361,7 +371,7 @@ def test_a_wrong_password_fails_at_authentication_in_plain_words_and_is_never_sh
     assert USERNAME in dialog.verdict.text()  # the cause names the account
     assert "Password" in dialog.verdict.text()  # the fix says what to check
     assert server.recorder.messages == []
-    assert stored(data_dir).test_recipient == ""  # a failed check remembers nothing
+    assert preferences.remembered_recipient() == ""  # a failed check remembers nothing
 
     dialog.transcript_toggle.click()
     assert "AUTH PLAIN [hidden]" in dialog.transcript.toPlainText()

@@ -9,10 +9,16 @@ clear-text warning) only help the user type valid input faster.
 The stored password never enters a widget: Read-only mode shows a fixed mask,
 Edit mode an empty field whose emptiness means "keep the stored password".
 
-The server check fills two fields itself (``set_value``): the test
-recipient it sent to and the certificate the user chose to trust.  Both stay
-editable, so that a pinned fingerprint confirmed by the mail administrator
-can be pasted, and a pin cleared once the certificate is signed properly.
+The server check fills one field itself (``set_value``): the certificate
+the user chose to trust.  It stays editable, so that a pinned fingerprint
+confirmed by the mail administrator can be pasted, and a pin cleared once the
+certificate is signed properly.  (The address a check sent its test e-mail
+to is remembered as the user's preference, not put into the settings.)
+
+Numbers are typed as text: a spin box would fix "0" up to the previous value
+and cut "70000" to "7000" before the model could say what is wrong.  A field
+is judged when the user leaves it, not at each keystroke, so that a message
+does not come and go, moving the rows below, while the user types.
 """
 
 from __future__ import annotations
