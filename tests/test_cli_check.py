@@ -263,6 +263,7 @@ def test_remembering_may_fail_without_failing_the_test(
     assert result.returncode == 0, result.stdout + result.stderr
     assert len(server.recorder.messages) == 1
     assert f"Note: {RECIPIENT} was not remembered as your Test Recipient" in result.stderr
+    assert result.stdout.startswith(f"Checking 127.0.0.1 port {server.port} with no encryption ")
     assert str(blocked) in result.stderr
     assert stored_revision(data_dir) == revision
 
