@@ -231,7 +231,8 @@ FIELDS: tuple[FieldSpec, ...] = (
         "Test Recipient",
         "Test &Recipient",
         "testRecipient",
-        "Where the test e-mail goes; remembered for next time.",
+        "Where the server check sends its test e-mail for anyone who has not chosen an "
+        "address of their own; each user's last choice is remembered apart from the settings.",
         advanced=True,
     ),
 )

@@ -61,7 +61,7 @@ PLACEHOLDERS: dict[str, str] = {
     "username": "alerts@example.com",
     "ca_file": "Optional: the system's certificate authorities are always trusted",
     "tls_fingerprint": "Set by \u201cTrust This Certificate\u201d in the server check",
-    "test_recipient": "Optional: where the server check sends its test e-mail",
+    "test_recipient": "Optional: for anyone who has not chosen their own",
 }
 
 
