@@ -717,7 +717,7 @@ FORM_VALUES: dict[str, object] = {
     "auth": "login_plain",
     "username": "alerts",
     "password": "",
-    "timeout": 20.0,
+    "timeout": "20",
     "ca_file": "",
     "tls_fingerprint": "AB:" * 31 + "AB",
 }
@@ -741,6 +741,13 @@ def test_the_detection_request_follows_the_form(
     assert request.timeout == 20.0
     assert request.tls_fingerprint == "ab" * 32
     assert "kept-secret" not in repr(request)
+
+
+@pytest.mark.parametrize("typed", ["0", "", "1000", "."])
+def test_a_timeout_the_model_refuses_gives_way_to_the_default_in_detection(typed: str) -> None:
+    request = request_from_form({**FORM_VALUES, "timeout": typed})
+    assert isinstance(request, DetectRequest)
+    assert request.timeout == model.Settings().timeout
 
 
 @pytest.mark.parametrize(

@@ -529,7 +529,6 @@ class SettingsForm(QWidget):
                 self._tint(editor, not editable)
             elif isinstance(editor, QComboBox):
                 display = self._displays[key]
-                display.setText(editor.currentText())
                 editor.setEnabled(editable)
                 editor.setVisible(editable)
                 display.setVisible(not editable)
@@ -617,6 +616,10 @@ class SettingsForm(QWidget):
         self._refresh()
 
     def _refresh(self) -> None:
+        for key, display in self._displays.items():
+            combo = self._editors[key]
+            assert isinstance(combo, QComboBox)
+            display.setText(combo.currentText())
         auth_value, security_value = self._auth.currentData(), self._security.currentData()
         if auth_value is None or security_value is None:  # blank
             self.warning.hide()
