@@ -306,51 +306,64 @@ class MainWindow(QMainWindow):
         handled = super().event(event)
         if event.type() == QEvent.Type.LayoutRequest:
             self._fit_height()
+            self._follow_content()
         return handled
 
     def resizeEvent(self, event: QResizeEvent) -> None:
         super().resizeEvent(event)
         self._fit_height()
+        self._follow_content()
 
     def _fit_height(self) -> None:
-        """Keep the window as tall as its content: up for messages, and down again.
+        """Keep the window tall enough for wrapped messages.
 
         A main window's minimum size ignores height-for-width, so a message
         that wraps onto a second line would be clipped instead of growing
-        the window.  When messages go, a window the content had grown returns
-        to the height it had before, leaving no blank band above the buttons;
-        a height the user chose is left alone.
+        the window.
         """
         central = self.centralWidget()
         layout = central.layout() if central is not None else None
         if central is None or layout is None or not layout.hasHeightForWidth():
             return
         needed = layout.totalHeightForWidth(central.width())
-        if needed <= 0 or self._fitting:  # a resize below calls back: the outer call decides
+        chrome = self.height() - central.height()
+        if needed > 0 and needed + chrome != self.minimumHeight():
+            self.setMinimumHeight(needed + chrome)
+
+    def _follow_content(self) -> None:
+        """Shrink back when messages go: a window the content grew returns to its height before.
+
+        ``_fit_height`` makes the content's height the minimum, which grows
+        the window but never shrinks it: a blank band would stay above the
+        buttons.  A window still at the height the content gave it returns to
+        the height it had before the content grew; a height the user chose
+        meanwhile is left alone.
+        """
+        if self._fitting:  # the resize below calls back: the outer call decides
             return
         self._fitting = True
         try:
-            self._follow_content(needed + self.height() - central.height())
+            target = self.minimumHeight()
+            previous, self._content_height = self._content_height, target
+            if previous is None or target == previous:
+                return
+            if target > previous:
+                if self._height_at_rest is None:
+                    self._height_at_rest = self._last_height
+                return
+            if self._height_at_rest is None:
+                return
+            if self.height() > previous or self.isMaximized() or self.isFullScreen():
+                self._height_at_rest = None  # the user sized it meanwhile: theirs stays
+                return
+            rest = max(target, self._height_at_rest)
+            if rest < self.height():
+                self.resize(self.width(), rest)
+            if rest == self._height_at_rest:
+                self._height_at_rest = None
         finally:
             self._fitting = False
             self._last_height = self.height()
-
-    def _follow_content(self, target: int) -> None:
-        """Make ``target`` the minimum height; shrink back to the height at rest when it falls."""
-        previous, self._content_height = self._content_height, target
-        if target != self.minimumHeight():
-            self.setMinimumHeight(target)
-        if previous is not None and target > previous and self._height_at_rest is None:
-            self._height_at_rest = self._last_height
-        elif previous is not None and target < previous and self._height_at_rest is not None:
-            if self.height() <= previous and not self.isMaximized() and not self.isFullScreen():
-                rest = max(target, self._height_at_rest)
-                if rest < self.height():
-                    self.resize(self.width(), rest)
-                if rest == self._height_at_rest:
-                    self._height_at_rest = None
-            else:  # the user made it taller meanwhile: their height stays
-                self._height_at_rest = None
 
     # -- state -------------------------------------------------------------
 
