@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 from pytestqt.qtbot import QtBot
-from support import asuser
 
 from configurator import app, model, resources
 from configurator.store import Store
@@ -181,6 +180,8 @@ def launch_as_other_account(*args: str) -> subprocess.CompletedProcess[bytes]:
             timeout=60,
             check=False,
         )
+    from support import asuser
+
     # tmp_path's own directories are private to root as well: the other account
     # is refused at the first one it may not enter, as in real life.
     return asuser.run_as(*asuser.nobody(), *args, window=True)

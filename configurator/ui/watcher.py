@@ -45,7 +45,7 @@ class SettingsWatcher(QObject):
         self._timer.setInterval(DEBOUNCE_MS)
         self._timer.timeout.connect(self._settle)
         self._seen = self.signature()
-        self._watch()
+        self._watch_if_allowed()
 
     def signature(self) -> Signature:
         """A digest of each watched file (``None`` for one that is missing or unreadable)."""
@@ -69,14 +69,19 @@ class SettingsWatcher(QObject):
         return [*self._watcher.directories(), *self._watcher.files()]
 
     def _watch(self) -> None:
-        """Watch the data directory (or the parent it will appear in) and the existing files."""
+        """Watch the data directory (or the parent it will appear in) and the existing files.
+
+        A directory this user may not look into is watched through its parent, as
+        an absent one is: it cannot be watched itself, and its files cannot even
+        be tested for existence (``Path.is_file`` raises PermissionError).
+        """
         wanted: list[str] = []
-        if _is_dir(self.data_dir):
+        if self.data_dir.is_dir() and os.access(self.data_dir, os.R_OK | os.X_OK):
             wanted.append(str(self.data_dir))
-            wanted += [str(path) for path in self.paths if _is_file(path)]
+            wanted += [str(path) for path in self.paths if path.is_file()]
         else:
-            parent = next((p for p in self.data_dir.parents if _is_dir(p, entered=False)), None)
-            if parent is not None and _is_dir(parent):
+            parent = next((p for p in self.data_dir.parents if p.is_dir()), None)
+            if parent is not None:
                 wanted.append(str(parent))
         current = set(self.watched())
         stale = [path for path in current if path not in wanted]
@@ -90,24 +95,21 @@ class SettingsWatcher(QObject):
         self._timer.start()  # restarts: one check after the burst of events
 
     def _settle(self) -> None:
-        self._watch()
+        self._watch_if_allowed()
         now = self.signature()
         if now != self._seen:
             self._seen = now
             self.changed.emit()
 
+    def _watch_if_allowed(self) -> None:
+        """``_watch``, or nothing below a directory this user may not enter.
 
-# A directory this account may not enter cannot be looked into: nothing there is watched.
-def _is_dir(path: Path, *, entered: bool = True) -> bool:
-    """Whether ``path`` is a directory (``entered``: that this account may list and enter)."""
-    try:
-        return path.is_dir() and (not entered or os.access(path, os.R_OK | os.X_OK))
-    except OSError:
-        return False
-
-
-def _is_file(path: Path) -> bool:
-    try:
-        return path.is_file()
-    except OSError:
-        return False
+        There even asking whether the data directory exists raises
+        PermissionError; the window says that the store cannot be read.
+        """
+        try:
+            self._watch()
+        except OSError:
+            current = self.watched()
+            if current:
+                self._watcher.removePaths(current)
