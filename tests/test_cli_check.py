@@ -227,6 +227,27 @@ def test_to_without_an_address_and_none_remembered_is_invalid(
     assert starttls.recorder.messages == []
 
 
+def test_the_remembered_recipient_comes_before_the_stored_one(
+    data_dir: Path, starttls: Server, pki: Pki, preferences_file: Path
+) -> None:
+    store(data_dir, dataclasses.replace(good_settings(starttls, pki), test_recipient=RECIPIENT))
+    mine = "mine@recipients.example.net"
+
+    first = run_cli("test", "--to")  # nothing remembered yet: the stored Test Recipient
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert run_cli("test", "--to", mine).returncode == 0
+    again = run_cli("test", "--to")
+
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert [message.rcpt_tos for message in starttls.recorder.messages] == [
+        [RECIPIENT],
+        [mine],
+        [mine],
+    ]
+    assert stored(data_dir).test_recipient == RECIPIENT  # never changed by a check
+    assert json.loads(preferences_file.read_text()) == {"test_recipient": mine}
+
+
 def test_a_recipient_the_server_refuses_is_not_remembered(
     data_dir: Path, smtp_server: StartServer, pki: Pki
 ) -> None:
@@ -777,24 +798,3 @@ def test_detect_never_sends_the_password_in_clear_to_find_out(
     assert data["probes"][1]["verdict"] == "unencrypted"
     assert plain.auth_attempts == []
     assert found.code == 6
-
-
-def test_the_remembered_recipient_comes_before_the_stored_one(
-    data_dir: Path, starttls: Server, pki: Pki, preferences_file: Path
-) -> None:
-    store(data_dir, dataclasses.replace(good_settings(starttls, pki), test_recipient=RECIPIENT))
-    mine = "mine@recipients.example.net"
-
-    first = run_cli("test", "--to")  # nothing remembered yet: the stored Test Recipient
-    assert first.returncode == 0, first.stdout + first.stderr
-    assert run_cli("test", "--to", mine).returncode == 0
-    again = run_cli("test", "--to")
-
-    assert again.returncode == 0, again.stdout + again.stderr
-    assert [message.rcpt_tos for message in starttls.recorder.messages] == [
-        [RECIPIENT],
-        [mine],
-        [mine],
-    ]
-    assert stored(data_dir).test_recipient == RECIPIENT  # never changed by a check
-    assert json.loads(preferences_file.read_text()) == {"test_recipient": mine}
