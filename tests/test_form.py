@@ -130,10 +130,14 @@ def test_set_value_counts_as_an_edit_and_unfolds_advanced(qtbot: QtBot, form: Se
         form.set_value("password", "typed by the program")
 
 
-def test_apply_connection_sets_a_custom_port_with_its_security(form: SettingsForm) -> None:
+def test_apply_connection_sets_a_custom_port_with_its_security(
+    qtbot: QtBot, form: SettingsForm
+) -> None:
     form.load(STORED)
     form.set_editable(True)
 
+    with qtbot.waitSignal(form.edited, timeout=1000):  # an edit, even if only the port changes
+        form.apply_connection(2587, model.Security.SSL_TLS)
     form.apply_connection(2587, model.Security.STARTTLS)
 
     values = form.values()

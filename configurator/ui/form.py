@@ -105,7 +105,6 @@ class SettingsForm(QWidget):
         self._displays: dict[str, QLineEdit] = {}  # read-only stand-ins for the drop-downs
         self._labels: dict[str, QLabel] = {}
         self._error_labels: dict[str, QLabel] = {}
-        self._fields: dict[str, QWidget] = {}  # the field cell of each row
         self._rows: dict[str, int] = {}
         self._no_alt_typing = _NoAltTyping(self)
         # Label alignment, field growth and row wrapping follow the platform's style.
@@ -208,7 +207,6 @@ class SettingsForm(QWidget):
         column.addWidget(error)
         if spec.key == "auth":
             column.addWidget(self.warning)
-        self._fields[spec.key] = field
         self._rows[spec.key] = self._layout.rowCount()
         self._layout.addRow(label, field)
 
@@ -315,11 +313,6 @@ class SettingsForm(QWidget):
         combo = self._editors["auth"]
         assert isinstance(combo, QComboBox)
         return combo
-
-    @property
-    def layout_of_rows(self) -> QFormLayout:
-        """The form layout itself: label items in field order, one field cell each."""
-        return self._layout
 
     def display(self, key: str) -> QLineEdit:
         """The read-only stand-in shown for choice field ``key`` in Read-only mode."""
@@ -437,6 +430,7 @@ class SettingsForm(QWidget):
         self._line("port").setText(str(port))
         self.clear_error("port")
         self.clear_error("security")
+        self._user_edited("port")
 
     # -- errors ----------------------------------------------------------
 
