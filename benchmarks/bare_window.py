@@ -30,18 +30,15 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from PySide6.QtCore import QEvent, QObject, QSize, Qt, QTimer
 from PySide6.QtGui import QAction, QColor, QIcon, QKeySequence, QPalette
 from PySide6.QtWidgets import (
-    QAbstractSpinBox,
     QApplication,
     QComboBox,
-    QDoubleSpinBox,
+    QFormLayout,
     QFrame,
-    QGridLayout,
     QHBoxLayout,
     QLabel,
     QLineEdit,
     QMainWindow,
     QPushButton,
-    QSpinBox,
     QStyle,
     QToolBar,
     QToolButton,
@@ -96,42 +93,33 @@ def load_settings(data_dir: str) -> dict[str, object]:
     return settings
 
 
+def read_only_line(text: str) -> QLineEdit:
+    line = QLineEdit()
+    line.setText(text)
+    line.setReadOnly(True)
+    palette = line.palette()
+    palette.setColor(QPalette.ColorRole.Base, palette.color(QPalette.ColorRole.Window))
+    line.setPalette(palette)
+    return line
+
+
 def editor_for(kind: str, value: object) -> QWidget:
+    """The field's editor; a choice also gets the read-only line shown in its place."""
     if kind in ("security", "auth"):
         combo = QComboBox()
         for label, data in SECURITY if kind == "security" else AUTH:
             combo.addItem(label, data)
         combo.setCurrentIndex(combo.findData(value))
         combo.setEnabled(False)
+        combo.hide()
         return combo
-    editor: QLineEdit | QAbstractSpinBox
-    if kind == "port":
-        port = QSpinBox()
-        port.setRange(1, 65535)
-        port.setValue(int(str(value)))
-        editor = port
-    elif kind == "timeout":
-        seconds = QDoubleSpinBox()
-        seconds.setRange(1.0, 300.0)
-        seconds.setDecimals(1)
-        seconds.setSuffix(" s")
-        seconds.setValue(float(str(value)))
-        editor = seconds
-    else:
-        line = QLineEdit()
-        if kind == "password":
-            line.setEchoMode(QLineEdit.EchoMode.Password)
-            line.setText("\u2022" * 10 if value else "")
-        else:
-            line.setText(str(value))
-        editor = line
-    if isinstance(editor, QAbstractSpinBox):
-        editor.setButtonSymbols(QAbstractSpinBox.ButtonSymbols.NoButtons)
-    editor.setReadOnly(True)
-    palette = editor.palette()
-    palette.setColor(QPalette.ColorRole.Base, palette.color(QPalette.ColorRole.Window))
-    editor.setPalette(palette)
-    return editor
+    if kind == "password":
+        line = read_only_line("\u2022" * 10 if value else "")
+        line.setEchoMode(QLineEdit.EchoMode.Password)
+        return line
+    if kind == "timeout":
+        return read_only_line(f"{float(str(value)):g}")
+    return read_only_line(str(value))
 
 
 def build_window(settings: dict[str, object], resources_dir: str) -> QMainWindow:
@@ -187,8 +175,7 @@ def build_window(settings: dict[str, object], resources_dir: str) -> QMainWindow
     header.addWidget(mode, 0, Qt.AlignmentFlag.AlignTop)
 
     form = QWidget()
-    grid = QGridLayout(form)
-    grid.setColumnStretch(1, 1)
+    rows = QFormLayout(form)
     browse = QPushButton("Br&owse…")
     browse.hide()
     detect = QPushButton("Detect Settin&gs…")
@@ -204,11 +191,9 @@ def build_window(settings: dict[str, object], resources_dir: str) -> QMainWindow
     advanced = QToolButton()
     advanced.setText("A&dvanced")
     advanced.setArrowType(Qt.ArrowType.RightArrow)
-    row = 0
     for (label_text, name, kind, is_advanced), key in zip(FIELDS, KEYS, strict=True):
         if is_advanced and advanced.parent() is None:
-            grid.addWidget(advanced, row, 0, 1, 2, Qt.AlignmentFlag.AlignLeft)
-            row += 1
+            rows.addRow(advanced)
         editor = editor_for(kind, settings.get(key, ""))
         editor.setObjectName(name)
         label = QLabel(label_text)
@@ -221,6 +206,12 @@ def build_window(settings: dict[str, object], resources_dir: str) -> QMainWindow
         column.setContentsMargins(0, 0, 0, 0)
         line = QHBoxLayout()
         line.addWidget(editor, 1)
+        if isinstance(editor, QComboBox):
+            shown = read_only_line(editor.currentText())
+            label.setBuddy(shown)
+            line.addWidget(shown)
+        if kind == "timeout":
+            line.addWidget(QLabel("seconds"))
         if kind == "ca_file":
             line.addWidget(browse)
         if name == "outgoingServer":
@@ -229,11 +220,8 @@ def build_window(settings: dict[str, object], resources_dir: str) -> QMainWindow
         column.addWidget(error)
         if kind == "auth":
             column.addWidget(warning)
-        grid.addWidget(label, row, 0, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignTop)
-        grid.addWidget(field, row, 1)
-        label.setVisible(not is_advanced)
-        field.setVisible(not is_advanced)
-        row += 1
+        rows.addRow(label, field)
+        rows.setRowVisible(rows.rowCount() - 1, not is_advanced)
 
     buttons = QHBoxLayout()
     for text, visible in (("Test Ser&ver…", True), ("R&eset…", False), ("Cance&l", False)):

@@ -116,7 +116,9 @@ def _import_before_qt(data_dir: Path | None) -> None:
     from configurator import paths, store
 
     directory = paths.resolve_data_dir(data_dir)
-    if (directory / store.SETTINGS_FILE_NAME).exists():
+    # os.path.exists, not Path.exists: False, not PermissionError, where this user
+    # may not look (the window then says so).
+    if os.path.exists(directory / store.SETTINGS_FILE_NAME):
         importlib.import_module("cryptography.exceptions")
         importlib.import_module("cryptography.hazmat.primitives.ciphers.aead")
     if store.has_leftovers(directory):
@@ -167,6 +169,7 @@ def binding_problem() -> str | None:
 def _self_test(app: QApplication, window: MainWindow) -> int:
     from configurator import resources
     from configurator.ui import icons
+    from configurator.ui.modes import Mode
 
     problems = icons.check_all()
     binding = binding_problem()
@@ -186,6 +189,9 @@ def _self_test(app: QApplication, window: MainWindow) -> int:
         f"self-test passed: window shown ({mode}), {len(resources.ICON_NAMES)} icons loaded, "
         f"settings in {window.store.path}"
     )
+    if window.banner.isVisibleTo(window) and window.mode in (Mode.REFUSED, Mode.UNREADABLE):
+        # The program works; what the window tells the user about the store is said here too.
+        print(f"configurator: {window.banner.title()}: {window.banner.text()}", file=sys.stderr)
     return 0
 
 

@@ -264,8 +264,8 @@ def _add_test_parser(
         "takes: look up the name, connect, greeting, EHLO, TLS, login and sender; with "
         "--to also the recipient and a test e-mail. Each step is printed as it runs, with "
         "its time and the server's reply. A failed step is named, with the likely cause "
-        "and the fix. The settings are not changed, except that --to remembers its address "
-        "as the Test Recipient.",
+        "and the fix. The settings are never changed: --to remembers its address as your "
+        "own Test Recipient, a preference kept outside the settings.",
         common,
     )
     test.add_argument(
@@ -274,8 +274,8 @@ def _add_test_parser(
         nargs="?",
         const="",
         default=None,
-        help="also send a test e-mail to ADDRESS, and remember it as the Test Recipient; "
-        "--to without ADDRESS uses the remembered Test Recipient",
+        help="also send a test e-mail to ADDRESS, the Test Recipient, and remember it as "
+        "yours; --to without ADDRESS uses your remembered Test Recipient (else the stored one)",
     )
     test.add_argument(
         "--timeout",

@@ -31,6 +31,11 @@ class Security(enum.StrEnum):
         return {"none": "None", "starttls": "STARTTLS", "ssl_tls": "SSL/TLS"}[self.value]
 
     @property
+    def phrase(self) -> str:
+        """The mode in running text: "with STARTTLS", "with no encryption" (never "with None")."""
+        return self.label if self.encrypted else "no encryption"
+
+    @property
     def default_port(self) -> int:
         return DEFAULT_PORTS[self]
 
@@ -226,7 +231,8 @@ FIELDS: tuple[FieldSpec, ...] = (
         "Test Recipient",
         "Test &Recipient",
         "testRecipient",
-        "Where the test e-mail goes; remembered for next time.",
+        "Where the server check sends its test e-mail for anyone who has not chosen an "
+        "address of their own; each user's last choice is remembered apart from the settings.",
         advanced=True,
     ),
 )
@@ -356,10 +362,7 @@ def validate(settings: Settings) -> list[FieldError]:
         isinstance(fingerprint, str) and _FINGERPRINT.fullmatch(fingerprint)
     ):
         check("tls_fingerprint", "must be a SHA-256 fingerprint: 64 hexadecimal digits")
-    recipient_problem = _text_problem("test_recipient", settings.test_recipient, required=False)
-    if recipient_problem is None and settings.test_recipient:
-        recipient_problem = syntax.check_email(settings.test_recipient)
-    check("test_recipient", recipient_problem)
+    check("test_recipient", recipient_problem(settings.test_recipient))
     timeout = settings.timeout
     if (
         not isinstance(timeout, int | float)
@@ -369,6 +372,20 @@ def validate(settings: Settings) -> list[FieldError]:
     ):
         check("timeout", f"must be a number of seconds from {MIN_TIMEOUT:g} to {MAX_TIMEOUT:g}")
     return errors
+
+
+def recipient_problem(address: object) -> str | None:
+    """What is wrong with a Test Recipient address, or None (empty is fine: no test e-mail).
+
+    The one rule for the field, for the address typed in the server check and
+    for the one each user has remembered (``configurator.preferences``).
+    """
+    from configurator import syntax
+
+    problem = _text_problem("test_recipient", address, required=False)
+    if problem is None and isinstance(address, str) and address:
+        problem = syntax.check_email(address)
+    return problem
 
 
 def _choice_problem(enum_type: type[Security] | type[Auth]) -> str:

@@ -38,9 +38,11 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 @pytest.fixture(autouse=True)
 def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """Point the program at a fresh data directory and a keyring that is absent."""
+    """Point the program at a fresh data directory, fresh preferences and no keyring."""
     data_dir = tmp_path / "data"
     monkeypatch.setenv("CONFIGURATOR_DATA_DIR", str(data_dir))
+    # Where platformdirs puts this user's preferences (the remembered Test Recipient).
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
     monkeypatch.setenv("CONFIGURATOR_KEY_BACKEND", "auto")
     monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
     python_path = os.pathsep.join(filter(None, [str(TESTS_DIR), os.environ.get("PYTHONPATH")]))
@@ -55,6 +57,12 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
 def data_dir(isolated: Path) -> Path:
     """The data directory this test's program instances use (not created yet)."""
     return isolated
+
+
+@pytest.fixture
+def preferences_file(tmp_path: Path) -> Path:
+    """This test's ``preferences.json`` (not created yet), as ``isolated`` points to it."""
+    return tmp_path / "config" / "mail-server-configurator" / "preferences.json"
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -152,3 +153,70 @@ def test_a_launch_without_any_display_explains_instead_of_aborting() -> None:
     assert result.returncode == 1
     assert "no graphical display is available" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+# -- a data directory this account may not enter ------------------------------------
+
+
+@pytest.fixture
+def locked_dir(tmp_path: Path) -> Iterator[Path]:
+    """A directory only root may enter (as root the test acts as ``nobody``), with settings."""
+    locked = tmp_path / "locked"
+    Store(locked).save(SETTINGS)
+    locked.chmod(0o700)
+    if os.geteuid() != 0:
+        locked.chmod(0o000)
+    yield locked
+    locked.chmod(0o700)
+
+
+def launch_as_other_account(*args: str) -> subprocess.CompletedProcess[bytes]:
+    """``configurator ARGS`` (a window call) as an account that may not enter ``locked_dir``."""
+    if os.geteuid() != 0:
+        return subprocess.run(
+            [sys.executable, "-m", "configurator", *args],
+            cwd=ROOT,
+            capture_output=True,
+            timeout=60,
+            check=False,
+        )
+    from support import asuser
+
+    # tmp_path's own directories are private to root as well: the other account
+    # is refused at the first one it may not enter, as in real life.
+    return asuser.run_as(*asuser.nobody(), *args, window=True)
+
+
+@pytest.mark.parametrize("below", [False, True], ids=["the-directory", "a-directory-below"])
+def test_a_data_directory_that_cannot_be_entered_opens_the_window_with_the_reason(
+    locked_dir: Path, below: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("QT_QPA_PLATFORM", "offscreen")
+    monkeypatch.setenv(app.STARTUP_PROBE_ENV, "1")  # quit once the window is drawn
+    target = locked_dir / "store" if below else locked_dir
+
+    launched = launch_as_other_account("--data-dir", str(target))
+
+    stderr = launched.stderr.decode()
+    assert launched.returncode == 0, stderr
+    assert b"startup-probe" in launched.stdout  # the window was drawn
+    assert "Traceback" not in stderr
+    assert "unexpected error" not in stderr
+
+
+@pytest.mark.parametrize("below", [False, True], ids=["the-directory", "a-directory-below"])
+def test_the_self_test_explains_a_data_directory_that_cannot_be_entered(
+    locked_dir: Path, below: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("QT_QPA_PLATFORM", "offscreen")
+    target = locked_dir / "store" if below else locked_dir
+
+    launched = launch_as_other_account("--data-dir", str(target), "--self-test")
+
+    stdout, stderr = launched.stdout.decode(), launched.stderr.decode()
+    assert launched.returncode == 0, stderr
+    assert "self-test passed: window shown (No access)" in stdout
+    assert "You may not read these settings" in stderr
+    assert str(target) in stderr
+    assert "Traceback" not in stderr
+    assert "PermissionError" not in stderr

@@ -84,6 +84,13 @@ def test_the_target_names_the_login_but_never_the_password() -> None:
     assert describe_target(anonymous).endswith("without logging in")
 
 
+def test_the_target_says_no_encryption_rather_than_none() -> None:
+    plain = make_settings(
+        2526, security=model.Security.NONE, auth=model.Auth.NONE, username="", password=""
+    )
+    assert describe_target(plain) == "127.0.0.1, port 2526, no encryption, without logging in"
+
+
 OUTCOMES = ["pending", "running", "passed", "failed", "skipped", "cancelled", "warning"]
 
 

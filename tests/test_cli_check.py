@@ -20,6 +20,7 @@ import select
 import shlex
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import threading
@@ -40,7 +41,7 @@ from support.smtp import (
     make_settings,
 )
 
-from configurator import cli, mail
+from configurator import cli, mail, preferences
 from configurator.mail import Candidate
 from configurator.model import Auth, Security, Settings
 from configurator.store import Store
@@ -184,9 +185,10 @@ def test_each_step_line_carries_its_time(data_dir: Path, starttls: Server, pki: 
 
 
 def test_to_sends_a_real_message_and_remembers_the_recipient(
-    data_dir: Path, starttls: Server, pki: Pki
+    data_dir: Path, starttls: Server, pki: Pki, preferences_file: Path
 ) -> None:
     store(data_dir, good_settings(starttls, pki))
+    before = (data_dir / "settings.enc").read_bytes()
 
     result = run_cli("test", "--to", RECIPIENT)
 
@@ -199,11 +201,13 @@ def test_to_sends_a_real_message_and_remembers_the_recipient(
     finals = step_lines(result.stdout)
     assert finals["Message sent"].startswith("passed ")
     assert "250 2.0.0 Ok: queued as TEST0001" in finals["Message sent"]
-    assert f"Remembered {RECIPIENT} as the Test Recipient" in result.stdout
+    assert f"Remembered {RECIPIENT} as your Test Recipient" in result.stdout
+    assert str(preferences_file) in result.stdout
 
-    shown = json.loads(run_cli("show", "--json").stdout)
-    assert shown["test_recipient"] == RECIPIENT
-    assert stored(data_dir).password == PASSWORD  # remembering kept everything else
+    # A check only looks: the settings are as they were, the recipient is a preference.
+    assert (data_dir / "settings.enc").read_bytes() == before
+    assert json.loads(preferences_file.read_text()) == {"test_recipient": RECIPIENT}
+    assert stat.S_IMODE(preferences_file.stat().st_mode) == 0o600
 
     again = run_cli("test", "--to")  # without an address: the remembered one
     assert again.returncode == 0, again.stdout + again.stderr
@@ -223,6 +227,27 @@ def test_to_without_an_address_and_none_remembered_is_invalid(
     assert starttls.recorder.messages == []
 
 
+def test_the_remembered_recipient_comes_before_the_stored_one(
+    data_dir: Path, starttls: Server, pki: Pki, preferences_file: Path
+) -> None:
+    store(data_dir, dataclasses.replace(good_settings(starttls, pki), test_recipient=RECIPIENT))
+    mine = "mine@recipients.example.net"
+
+    first = run_cli("test", "--to")  # nothing remembered yet: the stored Test Recipient
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert run_cli("test", "--to", mine).returncode == 0
+    again = run_cli("test", "--to")
+
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert [message.rcpt_tos for message in starttls.recorder.messages] == [
+        [RECIPIENT],
+        [mine],
+        [mine],
+    ]
+    assert stored(data_dir).test_recipient == RECIPIENT  # never changed by a check
+    assert json.loads(preferences_file.read_text()) == {"test_recipient": mine}
+
+
 def test_a_recipient_the_server_refuses_is_not_remembered(
     data_dir: Path, smtp_server: StartServer, pki: Pki
 ) -> None:
@@ -239,30 +264,51 @@ def test_a_recipient_the_server_refuses_is_not_remembered(
 
 
 def test_remembering_may_fail_without_failing_the_test(
-    data_dir: Path, smtp_server: StartServer, tmp_path: Path
+    data_dir: Path,
+    smtp_server: StartServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Stored settings whose CA file has gone are still checked, but cannot be saved again."""
+    """Preferences that cannot be written: the check still passes, and says so in a note."""
     server = smtp_server(tls="none")
-    ca_file = tmp_path / "gone.pem"
-    ca_file.write_text("placeholder")
     settings = make_settings(
-        server.port,
-        security=Security.NONE,
-        auth=Auth.NONE,
-        username="",
-        password="",
-        ca_file=str(ca_file),
+        server.port, security=Security.NONE, auth=Auth.NONE, username="", password=""
     )
     revision = store(data_dir, settings)
-    ca_file.unlink()
+    blocked = tmp_path / "not-a-directory"
+    blocked.write_text("a file where the configuration directory would be")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(blocked))
 
     result = run_cli("test", "--to", RECIPIENT)
 
     assert result.returncode == 0, result.stdout + result.stderr
     assert len(server.recorder.messages) == 1
-    assert "not remembered" in result.stderr
-    assert "Trusted CA File" in result.stderr
+    assert f"Note: {RECIPIENT} was not remembered as your Test Recipient" in result.stderr
+    assert result.stdout.startswith(f"Checking 127.0.0.1 port {server.port} with no encryption ")
+    assert str(blocked) in result.stderr
     assert stored_revision(data_dir) == revision
+
+
+def test_a_check_from_a_reader_remembers_its_recipient_all_the_same(
+    data_dir: Path, smtp_server: StartServer, preferences_file: Path
+) -> None:
+    """The settings may be read-only for this account: the preference is its own."""
+    server = smtp_server(tls="none")
+    settings = make_settings(
+        server.port, security=Security.NONE, auth=Auth.NONE, username="", password=""
+    )
+    store(data_dir, settings)
+    before = (data_dir / "settings.enc").read_bytes()
+    (data_dir / "settings.enc").chmod(0o400)
+    data_dir.chmod(0o500)
+    try:
+        result = run_cli("test", "--to", RECIPIENT)
+    finally:
+        data_dir.chmod(0o700)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "not remembered" not in result.stderr
+    assert preferences.remembered_recipient() == RECIPIENT
+    assert (data_dir / "settings.enc").read_bytes() == before
 
 
 def test_json_of_a_passing_check_is_one_object_and_nothing_else(
@@ -286,7 +332,8 @@ def test_json_of_a_passing_check_is_one_object_and_nothing_else(
     )
     assert data["certificate"]["fingerprint_sha256"] == leaf_fingerprint(pki.good)
     assert "Remembered" not in result.stdout  # the note does not spoil the JSON
-    assert stored(data_dir).test_recipient == RECIPIENT
+    assert stored(data_dir).test_recipient == ""
+    assert preferences.remembered_recipient() == RECIPIENT
 
 
 # -- test: failing -----------------------------------------------------------------

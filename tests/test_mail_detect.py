@@ -114,7 +114,7 @@ def test_a_plain_only_server_is_offered_only_with_a_warning_and_gets_no_password
     assert not found.unencrypted.auth_verified
     assert found.probes[2].verdict is Verdict.UNENCRYPTED
     assert "unencrypted" in found.warning
-    assert f"None on port {plain.port}" in found.warning
+    assert f"no encryption on port {plain.port}" in found.warning
     assert found.summary() == found.warning
     assert plain.recorder.received_auth == []
     assert plain.auth_attempts == []

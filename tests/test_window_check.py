@@ -47,7 +47,7 @@ from support.window import line as form_line
 from support.window import port as form_port
 from support.window import stored_settings as stored
 
-from configurator import mail, model
+from configurator import audit, mail, model, preferences
 from configurator.app import create_window
 from configurator.mail import Candidate
 from configurator.model import Security
@@ -164,8 +164,12 @@ def test_read_only_check_shows_steps_live_sends_the_mail_and_remembers_the_recip
 ) -> None:
     server = smtp_server(tls="starttls", users=USERS)
     store_settings(data_dir, make_settings(server.port, ca_file=str(pki.ca_file)))
+    assert audit.record(data_dir, audit.Action.SUBMIT, detail="revision 1") is None
     window = open_window()
     assert window.mode is Mode.READ_ONLY
+    before = (data_dir / "settings.enc").read_bytes()
+    qtbot.waitUntil(lambda: window.last_change_label.text() != "")
+    last_change = window.last_change_label.text()
 
     dialog = open_check(qtbot, window)
     assert "stored settings" in dialog.source_label.text()
@@ -191,11 +195,17 @@ def test_read_only_check_shows_steps_live_sends_the_mail_and_remembers_the_recip
     [received] = server.recorder.messages
     assert received.rcpt_tos == [RECIPIENT]
     assert mail.TEST_SUBJECT.encode() in received.content
-    # ... and the recipient is remembered in the store, the window staying Read-only.
-    assert stored(data_dir).test_recipient == RECIPIENT
+    # ... and the recipient is remembered as this user's preference.  Looking wrote
+    # nothing: no new revision, no submit in the trail, "Last changed by" as it was.
+    assert preferences.remembered_recipient() == RECIPIENT
+    assert (data_dir / "settings.enc").read_bytes() == before
+    actions = [entry.action for entry in audit.read(data_dir).entries]
+    assert actions == [audit.Action.SUBMIT, audit.Action.CHECK]
+    qtbot.wait(20)
+    assert window.last_change_label.text() == last_change
     assert window.mode is Mode.READ_ONLY
-    assert form_line(window, "test_recipient").text() == RECIPIENT
-    assert "saved" in dialog.notice.text()
+    assert form_line(window, "test_recipient").text() == ""
+    assert "remembered as your Test Recipient" in dialog.notice.text()
 
     # Next time the recipient is offered again.
     dialog.close()
@@ -233,12 +243,13 @@ def test_an_invalid_recipient_is_refused_before_anything_is_sent(
         click(qtbot, dialog.start_button)
 
     assert dialog.recipient_error.isVisible()
-    assert "Test recipient" in dialog.recipient_error.text()
+    # Beside the field only the problem, as in the form.
+    assert dialog.recipient_error.text() == model.recipient_problem("soc(at)example.org")
     assert not dialog.running
     assert server.recorder.commands == []
 
 
-def test_a_reader_can_check_but_the_recipient_is_not_saved(
+def test_a_reader_can_check_and_remember_the_recipient_but_writes_no_setting(
     qtbot: QtBot, lab: Lab, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     data_dir = lab.data_dir
@@ -255,8 +266,8 @@ def test_a_reader_can_check_but_the_recipient_is_not_saved(
     assert len(server.recorder.messages) == 1
     assert (data_dir / "settings.enc").read_bytes() == before
     assert window.check_dialog is not None
-    assert "was not saved" in window.check_dialog.notice.text()
-    assert "no write permission" in window.check_dialog.notice.text()
+    assert "remembered as your Test Recipient" in window.check_dialog.notice.text()
+    assert preferences.remembered_recipient() == RECIPIENT
 
 
 # -- Edit and Write: the unsaved form -----------------------------------------------
@@ -282,15 +293,14 @@ def test_edit_mode_checks_the_unsaved_form_and_the_check_writes_nothing(
     assert server.auth_attempts == [("PLAIN", USERNAME)]
     assert len(server.recorder.messages) == 1
     assert (data_dir / "settings.enc").read_bytes() == before
-    # The recipient went into the form, for Submit to save with the rest.
+    # The recipient is a preference: the form and its edits are as the user left them.
     assert window.mode is Mode.EDIT
-    assert form_line(window, "test_recipient").text() == RECIPIENT
-    assert window.isWindowModified()
-    assert "Submit" in dialog.notice.text()
+    assert form_line(window, "test_recipient").text() == ""
+    assert preferences.remembered_recipient() == RECIPIENT
 
     click(qtbot, window.submit_button)
     saved = stored(data_dir)
-    assert (saved.port, saved.test_recipient) == (server.port, RECIPIENT)
+    assert (saved.port, saved.test_recipient) == (server.port, "")
     assert saved.password == PASSWORD
 
 
@@ -361,7 +371,7 @@ def test_a_wrong_password_fails_at_authentication_in_plain_words_and_is_never_sh
     assert USERNAME in dialog.verdict.text()  # the cause names the account
     assert "Password" in dialog.verdict.text()  # the fix says what to check
     assert server.recorder.messages == []
-    assert stored(data_dir).test_recipient == ""  # a failed check remembers nothing
+    assert preferences.remembered_recipient() == ""  # a failed check remembers nothing
 
     dialog.transcript_toggle.click()
     assert "AUTH PLAIN [hidden]" in dialog.transcript.toPlainText()
@@ -607,7 +617,7 @@ def test_detect_offers_the_best_combination_and_apply_enters_edit(
     click(qtbot, dialog.apply_button)
 
     assert window.mode is Mode.EDIT
-    assert form_port(window).value() == starttls.port
+    assert form_port(window).text() == str(starttls.port)
     assert window.form.values()["security"] == "starttls"
     assert not dialog.isVisible()
     assert (data_dir / "settings.enc").read_bytes() == before  # applied, not saved
@@ -640,7 +650,7 @@ def test_detect_uses_the_stored_password_when_the_edit_field_is_empty(
     assert implicit.auth_attempts == [("PLAIN", USERNAME)]
     click(qtbot, dialog.apply_button)
     assert window.form.values()["security"] == "ssl_tls"
-    assert form_port(window).value() == implicit.port
+    assert form_port(window).text() == str(implicit.port)
 
 
 def test_detect_offers_an_unencrypted_server_only_with_a_warning_and_a_question(
@@ -659,7 +669,7 @@ def test_detect_offers_an_unencrypted_server_only_with_a_warning_and_a_question(
     store_settings(data_dir, make_settings(free_port()))
     window = open_window()
     window.edit()
-    port_before = form_port(window).value()
+    port_before = form_port(window).text()
 
     dialog = run_detect(qtbot, window)
 
@@ -681,7 +691,7 @@ def test_detect_offers_an_unencrypted_server_only_with_a_warning_and_a_question(
     assert cancel is not None
     click(qtbot, cancel)
     assert window.form.values()["security"] == "starttls"  # nothing changed
-    assert form_port(window).value() == port_before
+    assert form_port(window).text() == port_before
 
     click(qtbot, dialog.apply_button)
     box = open_box(dialog, "unencryptedConfirmation")
@@ -689,7 +699,7 @@ def test_detect_offers_an_unencrypted_server_only_with_a_warning_and_a_question(
     assert yes is not None
     click(qtbot, yes)
     assert window.form.values()["security"] == "none"
-    assert form_port(window).value() == plain.port
+    assert form_port(window).text() == str(plain.port)
     assert window.form.warning.isVisible()  # Login/Plain without encryption, said again
 
 
@@ -699,7 +709,7 @@ def test_detect_without_a_server_points_at_the_field(
     window = open_window()
     click(qtbot, window.form.detect_button)
     assert window.detect_dialog is None
-    assert window.form.error_text("server") == "Outgoing Mail Server: is required"
+    assert window.form.error_text("server") == "is required"
 
 
 FORM_VALUES: dict[str, object] = {
@@ -707,7 +717,7 @@ FORM_VALUES: dict[str, object] = {
     "auth": "login_plain",
     "username": "alerts",
     "password": "",
-    "timeout": 20.0,
+    "timeout": "20",
     "ca_file": "",
     "tls_fingerprint": "AB:" * 31 + "AB",
 }
@@ -731,6 +741,13 @@ def test_the_detection_request_follows_the_form(
     assert request.timeout == 20.0
     assert request.tls_fingerprint == "ab" * 32
     assert "kept-secret" not in repr(request)
+
+
+@pytest.mark.parametrize("typed", ["0", "", "1000", "."])
+def test_a_timeout_the_model_refuses_gives_way_to_the_default_in_detection(typed: str) -> None:
+    request = request_from_form({**FORM_VALUES, "timeout": typed})
+    assert isinstance(request, DetectRequest)
+    assert request.timeout == model.Settings().timeout
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,6 @@ from configurator import model, textsafe
 from configurator.cli import PROG, Exit
 from configurator.commands import common
 from configurator.commands.background import in_background
-from configurator.errors import StoreError
 
 if TYPE_CHECKING:
     import argparse
@@ -128,7 +127,9 @@ def run(args: argparse.Namespace, store: Store, console: Console) -> int:
         changes["timeout"] = args.timeout
     recipient: str | None = None
     if args.to is not None:
-        recipient = args.to or stored.test_recipient
+        from configurator import preferences
+
+        recipient = args.to or preferences.remembered_recipient() or stored.test_recipient
         if not recipient:
             console.err(
                 f"{model.FIELDS_BY_KEY['test_recipient'].label}: is not remembered yet: "
@@ -166,7 +167,7 @@ def run(args: argparse.Namespace, store: Store, console: Console) -> int:
     if common.may_write(store):
         common.record(store, console, "check", detail=_check_detail(result))
     if args.to and not result.cancelled:
-        _remember_recipient(store, result, console, quiet=args.json)
+        _remember_recipient(result, console, quiet=args.json)
     if result.passed:
         return Exit.OK
     if result.cancelled:
@@ -197,7 +198,7 @@ def _check_heading(settings: model.Settings, recipient: str | None) -> str:
     )
     text = (
         f"Checking {settings.server} port {settings.port} with "
-        f"{settings.security.label}{login} (waiting up to {settings.timeout:g} s per step)"
+        f"{settings.security.phrase}{login} (waiting up to {settings.timeout:g} s per step)"
     )
     if recipient:
         text += f"; a test e-mail goes to {recipient}"
@@ -271,12 +272,13 @@ def _date(moment: object) -> str:
     return f"{moment:%Y-%m-%d}" if moment is not None else "unknown"
 
 
-def _remember_recipient(
-    store: Store, result: mail.CheckResult, console: Console, *, quiet: bool
-) -> None:
-    """Keep the test recipient for next time; a failure to do so never fails the test."""
-    import dataclasses
+def _remember_recipient(result: mail.CheckResult, console: Console, *, quiet: bool) -> None:
+    """Keep the Test Recipient for next time, as this user's preference.
 
+    Never in the settings: a check only looks at them (no new revision, no
+    change in the audit trail).  A failure to remember never fails the test.
+    """
+    from configurator import preferences
     from configurator.mail import Problem
 
     recipient = result.recipient
@@ -286,16 +288,12 @@ def _remember_recipient(
         console.err(f"Note: {recipient} was not remembered, since the server refused it.")
         return
     label = model.FIELDS_BY_KEY["test_recipient"].label
-    try:
-        current = store.load()
-        if current is None or current.settings.test_recipient == recipient:
-            return
-        store.require_writable()
-        remembered = dataclasses.replace(current.settings, test_recipient=recipient)
-        store.save(remembered, expected_revision=current.revision, expected_lineage=current.lineage)
-    except (StoreError, model.ValidationError) as exc:
-        console.err(f"Note: {recipient} was not remembered as the {label}: {exc}")
+    if preferences.remembered_recipient() == recipient:
         return
-    common.record(store, console, "submit", fields=("test_recipient",))
+    try:
+        path = preferences.remember_recipient(recipient)
+    except preferences.PreferenceError as exc:
+        console.err(f"Note: {recipient} was not remembered as your {label}: {exc}")
+        return
     if not quiet:
-        console.out(f"Remembered {recipient} as the {label}.")
+        console.out(f"Remembered {recipient} as your {label} (in {path}).")

@@ -33,7 +33,7 @@ class Candidate:
 
     @property
     def label(self) -> str:
-        return f"{self.security.label} on port {self.port}"
+        return f"{self.security.phrase} on port {self.port}"
 
     def changes(self) -> dict[str, object]:
         """The settings to change to use this combination (for ``model.build``)."""

@@ -125,19 +125,21 @@ class CheckController:
         if window.mode is Mode.READ_ONLY:
             if window.stored is None:
                 return False
-            # The test recipient and the pin are what a finding changes; the rest must match.
+            # The pin is what a finding changes; the rest must match.
             kept = dataclasses.replace(
-                run.settings,
-                test_recipient=window.stored.settings.test_recipient,
-                tls_fingerprint=window.stored.settings.tls_fingerprint,
+                run.settings, tls_fingerprint=window.stored.settings.tls_fingerprint
             )
             return kept == window.stored.settings
         return window.mode in (Mode.WRITE, Mode.EDIT) and run.generation == window.generation
 
     def _keep_finding(
-        self, run: CheckRun, key: Literal["test_recipient", "tls_fingerprint"], value: str
+        self, run: CheckRun, key: Literal["tls_fingerprint"], value: str
     ) -> tuple[bool, str]:
-        """Save ``key`` (Read-only) or put it into the form (Write, Edit); say what happened."""
+        """Save ``key`` (Read-only) or put it into the form (Write, Edit); say what happened.
+
+        Only trusting a certificate changes the settings, and only because the
+        user asked for it; the Test Recipient is a preference (``_remember_recipient``).
+        """
         import dataclasses
 
         from configurator import audit
@@ -158,11 +160,7 @@ class CheckController:
         if not window.writable:
             return False, f"{label} was not saved: {window.not_writable_reason()}"
         current = window.stored.settings
-        changed = (
-            dataclasses.replace(current, test_recipient=value)
-            if key == "test_recipient"
-            else dataclasses.replace(current, tls_fingerprint=value)
-        )
+        changed = dataclasses.replace(current, tls_fingerprint=value)
         try:
             saved = window.store.save(
                 changed,
@@ -190,8 +188,23 @@ class CheckController:
         return True, f"{label} saved (revision {saved.revision})."
 
     def _remember_recipient(self, run: CheckRun) -> None:
-        _kept, message = self._keep_finding(run, "test_recipient", run.recipient)
-        if message and self.check_dialog is not None:
+        """Keep the address as this user's preference: a check only looks at the settings.
+
+        In every mode alike: no new revision, no change in the audit trail or
+        in the form, and nothing that needs write permission on the store.
+        """
+        from configurator import preferences
+
+        label = model.FIELDS_BY_KEY["test_recipient"].label
+        if preferences.remembered_recipient() == run.recipient:
+            return
+        try:
+            preferences.remember_recipient(run.recipient)
+        except preferences.PreferenceError as exc:
+            message = f"{run.recipient} was not remembered as your {label}: {exc}"
+        else:
+            message = f"{run.recipient} is remembered as your {label} for next time."
+        if self.check_dialog is not None:
             self.check_dialog.show_notice(message)
 
     def _trust_certificate(self, run: CheckRun, fingerprint: str) -> None:
@@ -273,7 +286,8 @@ class CheckController:
         window.form.apply_connection(choice.port, choice.security)
         if self.detect_dialog is not None:
             self.detect_dialog.accept()
-        label = f"{choice.security.label} on port {choice.port}"
+        label = f"{choice.security.phrase} on port {choice.port}"
+        label = label[:1].upper() + label[1:]
         window.statusBar().showMessage(f"{label} is set in the form; Submit saves it.", 8000)
 
     # -- stopping ------------------------------------------------------------------

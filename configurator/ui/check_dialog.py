@@ -14,7 +14,6 @@ the window must not pay for it.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -67,6 +66,8 @@ CERTIFICATE_PROBLEMS: frozenset[str] = frozenset(
 
 STEP, TIME, REPLY = range(3)
 ERROR_COLOR = "#b3261e"
+#: One name for the address of the test e-mail, here, in the form and on the command line.
+RECIPIENT_LABEL = model.FIELDS_BY_KEY["test_recipient"].label
 
 
 @dataclass(frozen=True)
@@ -81,7 +82,7 @@ class CheckRun:
 
 def describe_target(settings: model.Settings) -> str:
     """The server, port, security and login in one line (never the password)."""
-    text = f"{settings.server}, port {settings.port}, {settings.security.label}"
+    text = f"{settings.server}, port {settings.port}, {settings.security.phrase}"
     if settings.auth is model.Auth.LOGIN_PLAIN:
         return f"{text}, logging in as {settings.username}"
     return f"{text}, without logging in"
@@ -122,12 +123,8 @@ def plain_tooltip(text: str) -> str:
 
 
 def recipient_problem(recipient: str) -> str | None:
-    """What is wrong with a test recipient, by the model's own rule (None: fine or empty)."""
-    candidate = dataclasses.replace(model.Settings(), test_recipient=recipient)
-    for error in model.validate(candidate):
-        if error.key == "test_recipient":
-            return error.message
-    return None
+    """What is wrong with a Test Recipient, by the model's own rule (None: fine or empty)."""
+    return model.recipient_problem(recipient)
 
 
 def format_duration(seconds: float) -> str:
@@ -221,14 +218,14 @@ class CheckDialog(QDialog):
 
         self.recipient_input = QLineEdit()
         self.recipient_input.setObjectName("testRecipientInput")
-        self.recipient_input.setAccessibleName("Test e-mail recipient")
-        self.recipient_input.setPlaceholderText("Optional: an address to send a test e-mail to")
+        self.recipient_input.setAccessibleName(RECIPIENT_LABEL)
+        self.recipient_input.setPlaceholderText("Optional: where the test e-mail goes")
         self.recipient_input.setToolTip(
             "With an address, the check ends by sending a test e-mail there; a passed "
-            "check remembers the address for next time."
+            "check remembers the address as yours for next time (not in the settings)."
         )
         self.recipient_input.textEdited.connect(self._recipient_edited)
-        recipient_label = QLabel("Send a test e-&mail to:")
+        recipient_label = QLabel("T&est Recipient:")
         recipient_label.setBuddy(self.recipient_input)
         self.recipient_error = QLabel()
         self.recipient_error.setObjectName("testRecipientError")
@@ -376,11 +373,17 @@ class CheckDialog(QDialog):
         return self.recipient_input.text().strip()
 
     def prepare(self, settings: model.Settings, source: str) -> None:
-        """Show what a check would test; the recipient starts as the remembered one."""
+        """Show what a check would test; the recipient starts as the one this user remembered.
+
+        Else the stored Test Recipient, the one the settings offer everyone.
+        """
         if self.running:
             return
         if not self.isVisible():
-            self.recipient_input.setText(settings.test_recipient)
+            from configurator import preferences
+
+            remembered = preferences.remembered_recipient() or settings.test_recipient
+            self.recipient_input.setText(remembered)
             self.recipient_error.hide()
             self.outcome = None
             self.run = None
@@ -436,7 +439,7 @@ class CheckDialog(QDialog):
     def _start_clicked(self) -> None:
         problem = recipient_problem(self.recipient())
         if problem is not None:
-            self.recipient_error.setText(f"Test recipient: {problem}")
+            self.recipient_error.setText(problem)
             self.recipient_error.show()
             self.recipient_input.setFocus(Qt.FocusReason.OtherFocusReason)
             return
@@ -546,7 +549,8 @@ class CheckDialog(QDialog):
                 )
             else:
                 mailed = (
-                    "No test e-mail was sent. Enter a recipient above and check again to send one."
+                    "No test e-mail was sent. Enter a Test Recipient above and check again "
+                    "to send one."
                 )
             settings = self.run.settings
             accepted = ["the connection"]

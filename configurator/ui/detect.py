@@ -50,6 +50,12 @@ class DetectRequest:
     tls_fingerprint: str = ""
 
 
+# Valid in every other field, so that only the Timeout is judged.
+_ANY_VALID = model.Settings(
+    account_name="x", account_email="x@example.com", server="example.com", auth=model.Auth.NONE
+)
+
+
 def request_from_form(
     values: Mapping[str, object], *, stored_password: str = ""
 ) -> DetectRequest | model.FieldError:
@@ -66,9 +72,10 @@ def request_from_form(
     if values.get("auth") == model.Auth.LOGIN_PLAIN.value:
         username = str(values.get("username", ""))
         password = str(values.get("password", "")) or stored_password
+    # The Timeout field as typed; one the model would refuse ("0", "") gives way to the default.
     try:
-        timeout = float(str(values.get("timeout", "")))
-    except ValueError:
+        timeout = model.build({"timeout": values.get("timeout", "")}, _ANY_VALID).timeout
+    except model.ValidationError:
         timeout = model.Settings().timeout
     return DetectRequest(
         server,

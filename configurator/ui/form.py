@@ -9,28 +9,32 @@ clear-text warning) only help the user type valid input faster.
 The stored password never enters a widget: Read-only mode shows a fixed mask,
 Edit mode an empty field whose emptiness means "keep the stored password".
 
-The server check fills two fields itself (``set_value``): the test
-recipient it sent to and the certificate the user chose to trust.  Both stay
-editable, so that a pinned fingerprint confirmed by the mail administrator
-can be pasted, and a pin cleared once the certificate is signed properly.
+The server check fills one field itself (``set_value``): the certificate
+the user chose to trust.  It stays editable, so that a pinned fingerprint
+confirmed by the mail administrator can be pasted, and a pin cleared once the
+certificate is signed properly.  (The address a check sent its test e-mail
+to is remembered as the user's preference, not put into the settings.)
+
+Numbers are typed as text: a spin box would fix "0" up to the previous value
+and cut "70000" to "7000" before the model could say what is wrong.  A field
+is judged when the user leaves it, not at each keystroke, so that a message
+does not come and go, moving the rows below, while the user types.
 """
 
 from __future__ import annotations
 
+import sys
 from functools import partial
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QPalette
+from PySide6.QtCore import QEvent, QObject, QRegularExpression, Qt, Signal
+from PySide6.QtGui import QKeyEvent, QPalette, QRegularExpressionValidator
 from PySide6.QtWidgets import (
-    QAbstractSpinBox,
     QComboBox,
-    QDoubleSpinBox,
-    QGridLayout,
+    QFormLayout,
     QHBoxLayout,
     QLabel,
     QLineEdit,
     QPushButton,
-    QSpinBox,
     QStyle,
     QToolButton,
     QVBoxLayout,
@@ -47,6 +51,8 @@ CLEAR_TEXT_WARNING = (
     "Choose STARTTLS or SSL/TLS unless the server is on a trusted network."
 )
 ERROR_COLOR = "#b3261e"
+#: Typed as text and judged by the model's rule, never fixed up by the widget.
+NUMBER_FIELDS = ("port", "timeout")
 
 PLACEHOLDERS: dict[str, str] = {
     "account_name": "Security Monitoring",
@@ -55,12 +61,32 @@ PLACEHOLDERS: dict[str, str] = {
     "username": "alerts@example.com",
     "ca_file": "Optional: the system's certificate authorities are always trusted",
     "tls_fingerprint": "Set by \u201cTrust This Certificate\u201d in the server check",
-    "test_recipient": "Optional: where the server check sends its test e-mail",
+    "test_recipient": "Optional: for anyone who has not chosen their own",
 }
 
 
+class _NoAltTyping(QObject):
+    """Keeps Alt+letter from typing into a text field.
+
+    An access key whose label is disabled (Pass&word while Authentication is
+    None) has no shortcut, so Qt hands Alt+W to the focused line edit, which
+    would insert a "w".  Alt chords are commands, never text, except on macOS,
+    where Option types characters such as "@" and access keys do not exist.
+    """
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.KeyPress and isinstance(event, QKeyEvent):
+            modifiers = event.modifiers()
+            alt = bool(modifiers & Qt.KeyboardModifier.AltModifier)
+            # Ctrl+Alt is AltGr on Windows: it types characters there.
+            ctrl = bool(modifiers & Qt.KeyboardModifier.ControlModifier)
+            if alt and not ctrl and event.text() and sys.platform != "darwin":
+                return True
+        return False
+
+
 class SettingsForm(QWidget):
-    """The fields of ``model.FIELDS`` in a form layout, main fields first, then Advanced."""
+    """The fields of ``model.FIELDS`` in a ``QFormLayout``, main fields first, then Advanced."""
 
     edited = Signal()  # the user changed a value
 
@@ -71,18 +97,19 @@ class SettingsForm(QWidget):
         self._loading = False
         self._password_masked = False
         self._keeps_password = False
+        # What an empty password field keeps, and what re-validating a field builds on.
+        self._base = model.Settings()
+        # Fields the user changed since the last load: leaving one checks it.
+        self._touched: set[str] = set()
         self._editors: dict[str, QWidget] = {}
+        self._displays: dict[str, QLineEdit] = {}  # read-only stand-ins for the drop-downs
         self._labels: dict[str, QLabel] = {}
         self._error_labels: dict[str, QLabel] = {}
-        self._fields: dict[str, QWidget] = {}  # the field column of each row
-        # A grid rather than a QFormLayout: QFormLayout underestimates the
-        # height of rows whose messages wrap, and clips them.
-        self._layout = QGridLayout(self)
+        self._rows: dict[str, int] = {}
+        self._no_alt_typing = _NoAltTyping(self)
+        # Label alignment, field growth and row wrapping follow the platform's style.
+        self._layout = QFormLayout(self)
         self._layout.setContentsMargins(0, 0, 0, 0)
-        self._layout.setHorizontalSpacing(12)
-        self._layout.setVerticalSpacing(8)
-        self._layout.setColumnStretch(1, 1)
-        self._rows = 0
 
         self.browse_button = QPushButton("Br&owse…")
         self.browse_button.setObjectName("caFileBrowse")
@@ -110,19 +137,18 @@ class SettingsForm(QWidget):
         self._advanced_shown = False
 
         for spec in model.FIELDS:
-            if spec.advanced:
-                continue
-            self._add_row(spec)
-        self._layout.addWidget(
-            self.advanced_toggle, self._rows, 0, 1, 2, Qt.AlignmentFlag.AlignLeft
-        )
-        self._rows += 1
+            if not spec.advanced:
+                self._add_row(spec)
+        self._layout.addRow(self.advanced_toggle)
         for spec in model.FIELDS:
             if spec.advanced:
                 self._add_row(spec)
         self.show_advanced(False)
         self._security.currentIndexChanged.connect(self._security_changed)
         self._auth.currentIndexChanged.connect(self._auth_changed)
+        # After those two, so that a moved port and enabled fields are judged as they end up.
+        self._security.currentIndexChanged.connect(partial(self._choice_edited, "security"))
+        self._auth.currentIndexChanged.connect(partial(self._choice_edited, "auth"))
         self.load(model.Settings())
 
     # -- building --------------------------------------------------------
@@ -140,7 +166,6 @@ class SettingsForm(QWidget):
         label.setObjectName(f"{spec.object_name}Label")
         label.setBuddy(editor)
         label.setToolTip(spec.help)
-        label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         self._labels[spec.key] = label
 
         error = QLabel()
@@ -151,64 +176,82 @@ class SettingsForm(QWidget):
         error.hide()
         self._error_labels[spec.key] = error
 
+        # The field cell: the editor's line, then its message.  Its layout has a
+        # height for each width, which QFormLayout honours, so a message that
+        # wraps makes the row taller instead of being clipped.
         field = QWidget()
+        field.setObjectName(f"{spec.object_name}Field")
         column = QVBoxLayout(field)
         column.setContentsMargins(0, 0, 0, 0)
         column.setSpacing(3)
+        line = QHBoxLayout()
+        line.setSpacing(6)
         beside = {"ca_file": self.browse_button, "server": self.detect_button}.get(spec.key)
-        if beside is not None:
-            line = QHBoxLayout()
-            line.setSpacing(6)
-            line.addWidget(editor, 1)
-            line.addWidget(beside)
-            column.addLayout(line)
-        elif isinstance(editor, QLineEdit):
-            column.addWidget(editor)
-        else:
-            line = QHBoxLayout()
+        if spec.choices:
+            display = self._make_display(spec)
             line.addWidget(editor)
+            line.addWidget(display)
             line.addStretch(1)
-            column.addLayout(line)
+        elif spec.key in NUMBER_FIELDS:
+            line.addWidget(editor)
+            if spec.key == "timeout":
+                unit = QLabel("seconds")
+                unit.setObjectName("timeoutUnit")
+                line.addWidget(unit)
+            line.addStretch(1)
+        else:
+            line.addWidget(editor, 1)
+            if beside is not None:
+                line.addWidget(beside)
+        column.addLayout(line)
         column.addWidget(error)
         if spec.key == "auth":
             column.addWidget(self.warning)
-        # Keep each label level with its editor even when a message grows the row.
-        label.setMinimumHeight(editor.sizeHint().height())
-        self._fields[spec.key] = field
-        top_right = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignTop
-        self._layout.addWidget(label, self._rows, 0, top_right)
-        self._layout.addWidget(field, self._rows, 1)
-        self._rows += 1
+        self._rows[spec.key] = self._layout.rowCount()
+        self._layout.addRow(label, field)
 
     def _make_editor(self, spec: model.FieldSpec) -> QWidget:
-        if spec.key == "port":
-            spin = QSpinBox()
-            spin.setRange(1, 65535)
-            spin.setMinimumWidth(110)
-            spin.valueChanged.connect(partial(self._user_edited, spec.key))
-            return spin
-        if spec.key == "timeout":
-            seconds = QDoubleSpinBox()
-            seconds.setRange(model.MIN_TIMEOUT, model.MAX_TIMEOUT)
-            seconds.setDecimals(1)
-            seconds.setSingleStep(5.0)
-            seconds.setSuffix(" s")
-            seconds.setMinimumWidth(110)
-            seconds.valueChanged.connect(partial(self._user_edited, spec.key))
-            return seconds
         if spec.choices:
             combo = QComboBox()
             for choice in spec.choices:
                 combo.addItem(choice.label, choice.value)
             combo.setMinimumWidth(160)
-            combo.currentIndexChanged.connect(partial(self._user_edited, spec.key))
             return combo
         line = QLineEdit()
+        line.installEventFilter(self._no_alt_typing)
         line.setPlaceholderText(PLACEHOLDERS.get(spec.key, ""))
+        if spec.key in NUMBER_FIELDS:
+            # Digits only, of any length, and no fixing up: what is typed is what
+            # the model judges ("70000" is refused with the model's words, not cut
+            # to "7000"; "0" is not turned back into the previous value).
+            pattern = r"[0-9]*" if spec.key == "port" else r"[0-9]*[.]?[0-9]*"
+            line.setValidator(QRegularExpressionValidator(QRegularExpression(pattern), line))
+            line.setMaximumWidth(line.fontMetrics().horizontalAdvance("0" * 8) + 24)
+            line.setMinimumWidth(line.maximumWidth())
         if spec.secret:
             line.setEchoMode(QLineEdit.EchoMode.Password)
         line.textEdited.connect(partial(self._user_edited, spec.key))
+        line.editingFinished.connect(partial(self._left, spec.key))
         return line
+
+    def _make_display(self, spec: model.FieldSpec) -> QLineEdit:
+        """A read-only line showing a choice's label: Read-only shows it in place of the drop-down.
+
+        A disabled drop-down keeps its arrow and looks like something to click;
+        this looks like every other read-only field and still takes the focus,
+        so that the label's access key has somewhere to go.
+        """
+        display = QLineEdit()
+        display.setObjectName(f"{spec.object_name}Display")
+        display.setReadOnly(True)
+        display.setAccessibleName(spec.label)
+        display.setToolTip(spec.help)
+        display.setMinimumWidth(160)
+        display.installEventFilter(self._no_alt_typing)
+        self._tint(display, True)
+        display.hide()
+        self._displays[spec.key] = display
+        return display
 
     def _make_warning(self) -> QWidget:
         box = QWidget()
@@ -271,17 +314,9 @@ class SettingsForm(QWidget):
         assert isinstance(combo, QComboBox)
         return combo
 
-    @property
-    def _port(self) -> QSpinBox:
-        spin = self._editors["port"]
-        assert isinstance(spin, QSpinBox)
-        return spin
-
-    @property
-    def _timeout(self) -> QDoubleSpinBox:
-        spin = self._editors["timeout"]
-        assert isinstance(spin, QDoubleSpinBox)
-        return spin
+    def display(self, key: str) -> QLineEdit:
+        """The read-only stand-in shown for choice field ``key`` in Read-only mode."""
+        return self._displays[key]
 
     def _line(self, key: str) -> QLineEdit:
         line = self._editors[key]
@@ -301,17 +336,16 @@ class SettingsForm(QWidget):
                     continue
                 if isinstance(editor, QComboBox):
                     editor.setCurrentIndex(editor.findData(str(value)))
-                elif isinstance(editor, QSpinBox):
-                    editor.setValue(int(value))
-                elif isinstance(editor, QDoubleSpinBox):
-                    editor.setValue(float(value))
+                elif spec.key == "timeout":
+                    self._line(spec.key).setText(f"{float(value):g}")
                 elif isinstance(editor, QLineEdit):
                     editor.setText(str(value))
+            self._base = settings
+            self._touched.clear()
             self._password_masked = settings.password_set
             self._keeps_password = False
             password = self._line("password")
             password.setText(PASSWORD_MASK if settings.password_set else "")
-            password.setPlaceholderText("")
         finally:
             self._loading = False
         self.clear_errors()
@@ -324,9 +358,10 @@ class SettingsForm(QWidget):
             for editor in self._editors.values():
                 if isinstance(editor, QComboBox):
                     editor.setCurrentIndex(-1)
-                elif isinstance(editor, QSpinBox | QDoubleSpinBox | QLineEdit):
+                elif isinstance(editor, QLineEdit):
                     editor.clear()
             self._password_masked = False
+            self._touched.clear()
         finally:
             self._loading = False
         self.clear_errors()
@@ -338,7 +373,7 @@ class SettingsForm(QWidget):
         password.clear()
         self._password_masked = False
         self._keeps_password = keeps_stored
-        password.setPlaceholderText(KEEP_STORED_HINT if keeps_stored else "")
+        self._update_placeholders()
 
     def values(self) -> dict[str, object]:
         """The raw input for ``model.build()``: field key -> value.
@@ -353,8 +388,6 @@ class SettingsForm(QWidget):
                 changes[spec.key] = "" if self._password_masked else self._line(spec.key).text()
             elif isinstance(editor, QComboBox):
                 changes[spec.key] = editor.currentData()
-            elif isinstance(editor, QSpinBox | QDoubleSpinBox):
-                changes[spec.key] = editor.value()
             elif isinstance(editor, QLineEdit):
                 changes[spec.key] = editor.text()
         return changes
@@ -371,10 +404,6 @@ class SettingsForm(QWidget):
                 editor = self._editors[key]
                 if isinstance(editor, QComboBox):
                     editor.setCurrentIndex(editor.findData(value))
-                elif isinstance(editor, QSpinBox) and isinstance(value, int):
-                    editor.setValue(value)
-                elif isinstance(editor, QDoubleSpinBox) and isinstance(value, int | float):
-                    editor.setValue(float(value))
                 elif isinstance(editor, QLineEdit) and isinstance(value, str):
                     editor.setText(value)
             self._password_masked = False
@@ -398,34 +427,42 @@ class SettingsForm(QWidget):
         """Set port and security together (a detected combination), as an edit."""
         self._security.setCurrentIndex(self._security.findData(security.value))
         # After the security: choosing it may have moved the port to its default.
-        self._port.setValue(port)
+        self._line("port").setText(str(port))
         self.clear_error("port")
         self.clear_error("security")
+        self._user_edited("port")
 
     # -- errors ----------------------------------------------------------
 
     def set_errors(self, error: model.ValidationError) -> QWidget | None:
-        """Show each message beside its field and focus the first bad field (returned)."""
+        """Show each message beside its field and focus the first bad field (returned).
+
+        Beside a field only the problem is said ("is required"): the label is
+        right there.  The accessible description names the field as well, for
+        a screen reader that reads the description on its own.
+        """
         self.clear_errors()
         first: QWidget | None = None
         for key, message in error.by_key().items():
             if key not in self._editors:
                 continue
-            spec = model.FIELDS_BY_KEY[key]
-            text = str(model.FieldError(key, message))
-            label = self._error_labels[key]
-            label.setText(text)
-            label.show()
-            editor = self._editors[key]
-            editor.setAccessibleDescription(text)
-            editor.setToolTip(text)
-            if spec.advanced:
+            self._show_error(key, message)
+            if model.FIELDS_BY_KEY[key].advanced:
                 self.show_advanced(True)
             if first is None:
-                first = editor
+                first = self._editors[key]
         if first is not None:
             first.setFocus(Qt.FocusReason.OtherFocusReason)
         return first
+
+    def _show_error(self, key: str, message: str) -> None:
+        label = self._error_labels[key]
+        label.setText(message)
+        label.show()
+        described = str(model.FieldError(key, message))
+        editor = self._editors[key]
+        editor.setAccessibleDescription(described)
+        editor.setToolTip(described)
 
     def error_text(self, key: str) -> str:
         """The message shown beside field ``key``, or "" when it has none."""
@@ -445,30 +482,60 @@ class SettingsForm(QWidget):
         for key in self._error_labels:
             self.clear_error(key)
 
+    def _problem(self, key: str) -> str | None:
+        """What the model says about field ``key`` as the form stands, or None."""
+        try:
+            model.build(self.values(), self._base)
+        except model.ValidationError as exc:
+            return exc.by_key().get(key)
+        return None
+
+    def _left(self, key: str) -> None:
+        """The user left field ``key`` (or pressed Enter in it): judge it now.
+
+        Only now, not at each keystroke, so the rows below stay where they are
+        while the user types.  A field the user did not change since it was
+        loaded is judged only if it shows a message already (Submit judges all).
+        """
+        if self._loading or not self._editable:
+            return
+        if key not in self._touched and not self.error_text(key):
+            return
+        problem = self._problem(key)
+        if problem is None:
+            self.clear_error(key)
+        elif problem != self.error_text(key):
+            self._show_error(key, problem)
+
     # -- editable or not ---------------------------------------------------
 
     def set_editable(self, editable: bool) -> None:
-        """Accept input (Write, Edit) or only show values (Read-only)."""
+        """Accept input (Write, Edit) or only show values (Read-only).
+
+        Read-only must look read-only: text fields take the window's
+        background, and each drop-down gives way to a read-only line with its
+        value, which the label's access key focuses.
+        """
         self._editable = editable
         for key, editor in self._editors.items():
             if isinstance(editor, QLineEdit):
-                read_only = not editable
-                editor.setReadOnly(read_only)
-                editor.setPlaceholderText(self._placeholder(key) if editable else "")
-                self._tint(editor, read_only)
-            elif isinstance(editor, QSpinBox | QDoubleSpinBox):
                 editor.setReadOnly(not editable)
-                editor.setButtonSymbols(
-                    QAbstractSpinBox.ButtonSymbols.UpDownArrows
-                    if editable
-                    else QAbstractSpinBox.ButtonSymbols.NoButtons
-                )
                 self._tint(editor, not editable)
             elif isinstance(editor, QComboBox):
+                display = self._displays[key]
                 editor.setEnabled(editable)
-                self._legible_when_disabled(editor, not editable)
+                editor.setVisible(editable)
+                display.setVisible(not editable)
+                self._labels[key].setBuddy(editor if editable else display)
         self.browse_button.setVisible(editable)
         self._refresh()
+
+    def _update_placeholders(self) -> None:
+        """Examples only where a value can be typed: a greyed example looks like a value."""
+        for key, editor in self._editors.items():
+            if isinstance(editor, QLineEdit):
+                typable = self._editable and editor.isEnabled()
+                editor.setPlaceholderText(self._placeholder(key) if typable else "")
 
     def _placeholder(self, key: str) -> str:
         if model.FIELDS_BY_KEY[key].secret:
@@ -488,19 +555,6 @@ class SettingsForm(QWidget):
         palette.setColor(QPalette.ColorRole.Base, palette.color(QPalette.ColorRole.Window))
         widget.setPalette(palette)
 
-    @staticmethod
-    def _legible_when_disabled(widget: QWidget, legible: bool) -> None:
-        """Draw a disabled choice's text like enabled text: it shows a value, not an option."""
-        if not legible:
-            widget.setPalette(QPalette())
-            return
-        palette = widget.palette()
-        for role in (QPalette.ColorRole.ButtonText, QPalette.ColorRole.Text):
-            palette.setColor(
-                QPalette.ColorGroup.Disabled, role, palette.color(QPalette.ColorGroup.Active, role)
-            )
-        widget.setPalette(palette)
-
     # -- advanced ----------------------------------------------------------
 
     def show_advanced(self, shown: bool) -> None:
@@ -512,8 +566,7 @@ class SettingsForm(QWidget):
         )
         for spec in model.FIELDS:
             if spec.advanced:
-                self._labels[spec.key].setVisible(shown)
-                self._fields[spec.key].setVisible(shown)
+                self._layout.setRowVisible(self._rows[spec.key], shown)
 
     def advanced_shown(self) -> bool:
         return self._advanced_shown
@@ -524,10 +577,21 @@ class SettingsForm(QWidget):
     # -- reactions ---------------------------------------------------------
 
     def _user_edited(self, key: str, *_: object) -> None:
+        """A keystroke: remember the field for judging when it is left; keep its message."""
         if self._loading:
             return
-        self.clear_error(key)
+        self._touched.add(key)
         self.edited.emit()
+
+    def _choice_edited(self, key: str, *_: object) -> None:
+        """A choice is made at once, not typed: judge it, and the fields it governs, now."""
+        if self._loading:
+            return
+        self._touched.add(key)
+        self.edited.emit()
+        for governed in (key, "port", "username", "password"):
+            if self.error_text(governed):
+                self._left(governed)
 
     def _security_changed(self) -> None:
         if self._loading:
@@ -535,8 +599,9 @@ class SettingsForm(QWidget):
         security = model.Security(self._security.currentData())
         # A port that is one of the defaults was chosen for the old mode, not typed
         # on purpose: follow the new mode.  A custom port stays.
-        if self._port.value() in model.DEFAULT_PORTS.values():
-            self._port.setValue(security.default_port)
+        port = self._line("port")
+        if port.text() in {str(default) for default in model.DEFAULT_PORTS.values()}:
+            port.setText(str(security.default_port))
         self._refresh()
 
     def _auth_changed(self) -> None:
@@ -545,9 +610,14 @@ class SettingsForm(QWidget):
         self._refresh()
 
     def _refresh(self) -> None:
+        for key, display in self._displays.items():
+            combo = self._editors[key]
+            assert isinstance(combo, QComboBox)
+            display.setText(combo.currentText())
         auth_value, security_value = self._auth.currentData(), self._security.currentData()
         if auth_value is None or security_value is None:  # blank
             self.warning.hide()
+            self._update_placeholders()
             return
         auth = model.Auth(auth_value)
         security = model.Security(security_value)
@@ -558,6 +628,7 @@ class SettingsForm(QWidget):
             if not uses_login:
                 self.clear_error(key)
         self.warning.setVisible(uses_login and not security.encrypted)
+        self._update_placeholders()
 
     def _browse_ca_file(self) -> None:
         # Imported here: PySide6 builds a class (and its enums) when it is first imported.

@@ -16,6 +16,7 @@ digest of each file is kept, never its contents: one of them is a key.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -44,7 +45,7 @@ class SettingsWatcher(QObject):
         self._timer.setInterval(DEBOUNCE_MS)
         self._timer.timeout.connect(self._settle)
         self._seen = self.signature()
-        self._watch()
+        self._watch_if_allowed()
 
     def signature(self) -> Signature:
         """A digest of each watched file (``None`` for one that is missing or unreadable)."""
@@ -75,9 +76,14 @@ class SettingsWatcher(QObject):
         return [*self._watcher.directories(), *self._watcher.files()]
 
     def _watch(self) -> None:
-        """Watch the data directory (or the parent it will appear in) and the existing files."""
+        """Watch the data directory (or the parent it will appear in) and the existing files.
+
+        A directory this user may not look into is watched through its parent, as
+        an absent one is: it cannot be watched itself, and its files cannot even
+        be tested for existence (``Path.is_file`` raises PermissionError).
+        """
         wanted: list[str] = []
-        if self.data_dir.is_dir():
+        if self.data_dir.is_dir() and os.access(self.data_dir, os.R_OK | os.X_OK):
             wanted.append(str(self.data_dir))
             wanted += [str(path) for path in self.paths if path.is_file()]
         else:
@@ -96,8 +102,21 @@ class SettingsWatcher(QObject):
         self._timer.start()  # restarts: one check after the burst of events
 
     def _settle(self) -> None:
-        self._watch()
+        self._watch_if_allowed()
         now = self.signature()
         if now != self._seen:
             self._seen = now
             self.changed.emit()
+
+    def _watch_if_allowed(self) -> None:
+        """``_watch``, or nothing below a directory this user may not enter.
+
+        There even asking whether the data directory exists raises
+        PermissionError; the window says that the store cannot be read.
+        """
+        try:
+            self._watch()
+        except OSError:
+            current = self.watched()
+            if current:
+                self._watcher.removePaths(current)

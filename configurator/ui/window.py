@@ -29,6 +29,7 @@ created on first use and receives the window.
 from __future__ import annotations
 
 import itertools
+import os
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QEvent, QSize, Qt, QTimer
@@ -96,6 +97,11 @@ class MainWindow(QMainWindow):
         self._baseline: dict[str, object] | None = None
         self._notice: tuple[Kind, str, str] | None = None
         self._close_confirmed = False
+        # The window's height follows its content (``_fit_height``).
+        self._content_height: int | None = None
+        self._height_at_rest: int | None = None
+        self._last_height = 0
+        self._fitting = False
         # Counts mode entries, so that a check started in one Edit session
         # does not put its findings into the form of another.
         self.generation = 0
@@ -301,11 +307,13 @@ class MainWindow(QMainWindow):
         handled = super().event(event)
         if event.type() == QEvent.Type.LayoutRequest:
             self._fit_height()
+            self._follow_content()
         return handled
 
     def resizeEvent(self, event: QResizeEvent) -> None:
         super().resizeEvent(event)
         self._fit_height()
+        self._follow_content()
 
     def _fit_height(self) -> None:
         """Keep the window tall enough for wrapped messages.
@@ -322,6 +330,41 @@ class MainWindow(QMainWindow):
         chrome = self.height() - central.height()
         if needed > 0 and needed + chrome != self.minimumHeight():
             self.setMinimumHeight(needed + chrome)
+
+    def _follow_content(self) -> None:
+        """Shrink back when messages go: a window the content grew returns to its height before.
+
+        ``_fit_height`` makes the content's height the minimum, which grows
+        the window but never shrinks it: a blank band would stay above the
+        buttons.  A window still at the height the content gave it returns to
+        the height it had before the content grew; a height the user chose
+        meanwhile is left alone.
+        """
+        if self._fitting:  # the resize below calls back: the outer call decides
+            return
+        self._fitting = True
+        try:
+            target = self.minimumHeight()
+            previous, self._content_height = self._content_height, target
+            if previous is None or target == previous:
+                return
+            if target > previous:
+                if self._height_at_rest is None:
+                    self._height_at_rest = self._last_height
+                return
+            if self._height_at_rest is None:
+                return
+            if self.height() > previous or self.isMaximized() or self.isFullScreen():
+                self._height_at_rest = None  # the user sized it meanwhile: theirs stays
+                return
+            rest = max(target, self._height_at_rest)
+            if rest < self.height():
+                self.resize(self.width(), rest)
+            if rest == self._height_at_rest:
+                self._height_at_rest = None
+        finally:
+            self._fitting = False
+            self._last_height = self.height()
 
     # -- state -------------------------------------------------------------
 
@@ -657,7 +700,8 @@ class MainWindow(QMainWindow):
         from configurator import audit
 
         text = ""
-        if (self.store.data_dir / audit.AUDIT_FILE_NAME).exists():
+        # os.path.exists: False, not PermissionError, in a store this user may not read.
+        if os.path.exists(self.store.data_dir / audit.AUDIT_FILE_NAME):
             entry = audit.last_change(self.store.data_dir, self.store.key_backend)
             if entry is not None:
                 from configurator.ui.history import last_change_text

@@ -26,6 +26,8 @@ ROOT = OUT.parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ["CONFIGURATOR_KEY_BACKEND"] = "file"
+# The remembered Test Recipient is a per-user preference: a throwaway one here too.
+os.environ["XDG_CONFIG_HOME"] = tempfile.mkdtemp(prefix="configurator-render-")
 # The audit trail records the login name (getpass reads LOGNAME first): made-up
 # administrators rather than whoever renders the pictures.
 os.environ["LOGNAME"] = "a.jensen"
@@ -139,6 +141,7 @@ def edit_with_errors(window: MainWindow) -> None:
     form = window.form
     form.editor("account_email").setText("alerts(at)example.com")  # type: ignore[attr-defined]
     form.editor("server").setText("smtp://mail.example.com")  # type: ignore[attr-defined]
+    form.editor("port").setText("70000")  # type: ignore[attr-defined]
     window.submit()
 
 
@@ -206,6 +209,12 @@ def read_only_no_permission(window: MainWindow) -> None:
     window.reload()
 
 
+def no_access(window: MainWindow) -> None:
+    """What an account sees that may not even enter the data directory."""
+    window.store.access = lambda: Access.NONE  # type: ignore[method-assign]
+    window.reload()
+
+
 def _corrupt(data_dir: Path) -> None:
     _save(data_dir)
     path = data_dir / "settings.enc"
@@ -224,9 +233,18 @@ SHOTS: list[tuple[str, Callable[[Path], None] | None, Act]] = [
     ("advanced.png", _save, advanced),
     ("read-only-no-permission.png", _save, read_only_no_permission),
     ("unreadable.png", _corrupt, read_only),
+    ("no-access.png", _save, no_access),
     ("conflict.png", _save, conflict),
     ("history.png", _history, history),
 ]
+
+
+def _settle(qt_app: QApplication) -> None:
+    """Let the window manager answer: under X11 a window is resized a moment after asking."""
+    loop = QEventLoop()
+    QTimer.singleShot(300, loop.quit)
+    loop.exec()
+    qt_app.processEvents()
 
 
 def _shoot(
@@ -240,7 +258,7 @@ def _shoot(
         window.show()
         qt_app.processEvents()
         subject = act(window) or window
-        qt_app.processEvents()
+        _settle(qt_app)
         subject.grab().save(str(OUT / name))
         window.close_without_asking()
         window.deleteLater()

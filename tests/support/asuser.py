@@ -35,12 +35,24 @@ import cryptography.hazmat.primitives.hashes, cryptography.hazmat.primitives.hma
 import dataclasses, datetime, filelock, ipaddress, secrets, shlex, signal, tempfile, threading
 configurator.cli.build_parser().format_help()  # argparse loads gettext, locale, shutil as it goes
 keyring.get_keyring()
+# PRELOAD
 uid, gid = int(sys.argv[1]), int(sys.argv[2])
 os.setgroups([])
 os.setgid(gid)
 os.setuid(uid)
 assert os.getuid() == uid and os.geteuid() == uid
 sys.exit(configurator.cli.main(sys.argv[3:]))
+"""
+
+# For the window: Qt, its platform and image plugins and every window module are
+# loaded (and the application created) before the account changes.
+_PRELOAD_WINDOW = """
+import importlib, pkgutil
+import configurator.app, configurator.ui, configurator.ui.icons
+for info in pkgutil.iter_modules(configurator.ui.__path__):
+    importlib.import_module("configurator.ui." + info.name)
+configurator.app.application()
+configurator.ui.icons.check_all()
 """
 
 
@@ -71,9 +83,12 @@ def _can_start_python(uid: int, gid: int) -> bool:
 
 
 def run_as(
-    uid: int, gid: int, *args: str, stdin: bytes = b""
+    uid: int, gid: int, *args: str, stdin: bytes = b"", window: bool = False
 ) -> subprocess.CompletedProcess[bytes]:
-    """``configurator ARGS`` as the account ``uid``/``gid`` (the caller must be root)."""
+    """``configurator ARGS`` as the account ``uid``/``gid`` (the caller must be root).
+
+    ``window``: the call opens the window (``--self-test``, or no command).
+    """
     if _can_start_python(uid, gid):
         return subprocess.run(
             [*COMMAND, *args],
@@ -86,8 +101,9 @@ def run_as(
             group=gid,
             extra_groups=[],
         )
+    driver = _BECOME_USER.replace("# PRELOAD\n", _PRELOAD_WINDOW if window else "")
     return subprocess.run(
-        [sys.executable, "-c", _BECOME_USER, str(uid), str(gid), *args],
+        [sys.executable, "-c", driver, str(uid), str(gid), *args],
         input=stdin,
         capture_output=True,
         cwd=REPO,

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
-from PySide6.QtWidgets import QAbstractButton, QComboBox, QLineEdit, QMessageBox, QSpinBox, QWidget
+from PySide6.QtWidgets import QAbstractButton, QComboBox, QLineEdit, QMessageBox, QWidget
 from pytestqt.qtbot import QtBot
 
 from configurator import model
@@ -84,10 +84,9 @@ def combo(window: MainWindow, key: str) -> QComboBox:
     return editor
 
 
-def port(window: MainWindow) -> QSpinBox:
-    editor = window.form.editor("port")
-    assert isinstance(editor, QSpinBox)
-    return editor
+def port(window: MainWindow) -> QLineEdit:
+    """The Server Port field: a line for digits, judged by the model, never fixed up."""
+    return line(window, "port")
 
 
 def type_text(qtbot: QtBot, editor: QWidget, text: str) -> None:
