@@ -302,6 +302,36 @@ def read_bounded(path: Path, limit: int, fix_mode: int | None = PRIVATE_FILE_MOD
     return data
 
 
+def read_trusted_input(path: Path, limit: int) -> bytes:
+    """The bytes of a file the user chose (a CA file), read within ``limit``.
+
+    Unlike the store's own files it may be reached through a link (system CA
+    bundles are links), but what it leads to must be a regular file that no
+    other account may change: whoever can change a CA file decides whom the
+    check trusts.  A FIFO or a device could hang the read or never end.
+    Raises ``ValueError`` with the reason in a few words (without the path),
+    ``OSError`` when it cannot be read.
+    """
+    fd = os.open(path, os.O_RDONLY | _NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        info = os.fstat(fd)
+        kind = kind_of(info.st_mode)
+        if kind is not None:
+            raise ValueError(f"it is {kind}, not a regular file")
+        if _ON_POSIX and info.st_uid not in (os.geteuid(), 0):
+            raise ValueError(f"it belongs to {account_name(info.st_uid)}, another account")
+        if _ON_POSIX and info.st_mode & _GROUP_OR_OTHERS_WRITE:
+            raise ValueError(
+                f"other users may change it (permissions {stat.filemode(info.st_mode)})"
+            )
+        data = read_at_most(fd, limit + 1)
+    finally:
+        os.close(fd)
+    if len(data) > limit:
+        raise ValueError(f"it is larger than {limit // 1024} KiB, more than a CA file holds")
+    return data
+
+
 def read_at_most(fd: int, limit: int) -> bytes:
     """Up to ``limit`` bytes from the current position of ``fd``."""
     chunks: list[bytes] = []

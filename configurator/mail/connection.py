@@ -581,15 +581,33 @@ class _Session:
             context = ssl.create_default_context()
             context.minimum_version = ssl.TLSVersion.TLSv1_2
             if self.settings.ca_file:
-                try:
-                    context.load_verify_locations(cafile=self.settings.ca_file)
-                except (OSError, ValueError) as exc:
-                    reason = getattr(exc, "strerror", None) or _ssl_reason(exc)
-                    if isinstance(exc, ssl.SSLError):
-                        reason = "it holds no usable PEM certificate"
-                    raise self.explain(Problem.CA_FILE_UNUSABLE, detail=reason) from None
+                self._trust_ca_file(context)
         self._context = context
         return context
+
+    def _trust_ca_file(self, context: ssl.SSLContext) -> None:
+        """Add the Trusted CA File, read within a bound and only if no one else may change it."""
+        import ssl
+        from pathlib import Path
+
+        from configurator import fsutil
+
+        try:
+            data = fsutil.read_trusted_input(Path(self.settings.ca_file), _CA_FILE_LIMIT)
+        except OSError as exc:
+            raise self.explain(Problem.CA_FILE_UNUSABLE, detail=exc.strerror or str(exc)) from None
+        except ValueError as exc:
+            raise self.explain(Problem.CA_FILE_UNUSABLE, detail=str(exc)) from None
+        # Only the certificate blocks: a comment in another encoding must not spoil the file.
+        blocks = _PEM_CERTIFICATE.findall(data)
+        try:
+            if not blocks:
+                raise ValueError("no certificate")
+            context.load_verify_locations(cadata=b"\n".join(blocks).decode("ascii"))
+        except (ssl.SSLError, ValueError):
+            raise self.explain(
+                Problem.CA_FILE_UNUSABLE, detail="it holds no usable PEM certificate"
+            ) from None
 
     def _secure(self, notes: list[str], *, implicit: bool) -> None:
         """Run the TLS handshake over the channel's socket and decide whether to trust it."""
@@ -855,6 +873,13 @@ class _Session:
                     channel.command("QUIT")
         finally:
             channel.close()
+
+
+# A CA bundle of every public authority is about 250 KiB.
+_CA_FILE_LIMIT = 4 << 20
+_PEM_CERTIFICATE = re.compile(
+    rb"-----BEGIN CERTIFICATE-----\r?\n[A-Za-z0-9+/=\r\n]+-----END CERTIFICATE-----"
+)
 
 
 def _unverified_context() -> ssl.SSLContext:
