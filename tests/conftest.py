@@ -115,6 +115,12 @@ def secret_hygiene(monkeypatch: pytest.MonkeyPatch) -> Iterator[secrets.Watch]:
     finally:
         root.removeHandler(handler)
         ours.setLevel(level)
+    if subprocess.Popen.communicate is not communicate_and_watch:
+        pytest.fail(
+            "The test undid the suite-wide isolation (monkeypatch.undo() restores the data "
+            "directory, the keyring and this watch too): use 'with monkeypatch.context()'.",
+            pytrace=False,
+        )
     leaks = watch.leaks()
     if leaks:
         pytest.fail("A secret was shown: " + "; ".join(leaks), pytrace=False)

@@ -742,9 +742,9 @@ def test_reset_that_cannot_delete_the_file_still_destroys_the_key(
             raise PermissionError(13, "Permission denied")
         real_unlink(path)
 
-    monkeypatch.setattr(os, "unlink", refuse_settings)
-    warnings = saved.reset()
-    monkeypatch.undo()
+    with monkeypatch.context() as patched:
+        patched.setattr(os, "unlink", refuse_settings)
+        warnings = saved.reset()
     assert len(warnings) == 1
     assert "Permission denied" in warnings[0]
     assert not (data_dir / keys.KEY_FILE_NAME).exists()
@@ -773,10 +773,10 @@ def test_interrupted_save_keeps_the_old_file(
     def refuse(source: object, target: object) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(os, "replace", refuse)
-    with pytest.raises(StoreError, match="previous settings are unchanged"):
-        saved.save(dataclasses.replace(settings, port=2525))
-    monkeypatch.undo()
+    with monkeypatch.context() as patched:
+        patched.setattr(os, "replace", refuse)
+        with pytest.raises(StoreError, match="previous settings are unchanged"):
+            saved.save(dataclasses.replace(settings, port=2525))
     assert snapshot(data_dir) == before
     assert temp_files(data_dir) == []
     loaded = saved.load()
@@ -794,10 +794,10 @@ def test_interrupted_first_save_then_success(
             raise OSError(5, "Input/output error")
         real_replace(source, target)
 
-    monkeypatch.setattr(os, "replace", refuse_settings)
-    with pytest.raises(StoreError):
-        Store(data_dir).save(settings)
-    monkeypatch.undo()
+    with monkeypatch.context() as patched:
+        patched.setattr(os, "replace", refuse_settings)
+        with pytest.raises(StoreError):
+            Store(data_dir).save(settings)
     assert not (data_dir / store.SETTINGS_FILE_NAME).exists()
     assert temp_files(data_dir) == []
     leftover = keys.FileKeyStore(data_dir).read()
@@ -815,10 +815,10 @@ def test_first_save_that_cannot_write_anything_is_a_store_error(
     def refuse(source: object, target: object) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(os, "replace", refuse)
-    with pytest.raises(StoreError, match="No space left on device"):
-        Store(data_dir).save(settings)
-    monkeypatch.undo()
+    with monkeypatch.context() as patched:
+        patched.setattr(os, "replace", refuse)
+        with pytest.raises(StoreError, match="No space left on device"):
+            Store(data_dir).save(settings)
     assert snapshot(data_dir) == {}
 
 
