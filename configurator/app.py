@@ -116,7 +116,9 @@ def _import_before_qt(data_dir: Path | None) -> None:
     from configurator import paths, store
 
     directory = paths.resolve_data_dir(data_dir)
-    if (directory / store.SETTINGS_FILE_NAME).exists():
+    # os.path.exists, not Path.exists: False, not PermissionError, where this user
+    # may not look (the window then says so).
+    if os.path.exists(directory / store.SETTINGS_FILE_NAME):
         importlib.import_module("cryptography.exceptions")
         importlib.import_module("cryptography.hazmat.primitives.ciphers.aead")
     if store.has_leftovers(directory):

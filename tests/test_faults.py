@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from support import secrets
+from support import accounts, secrets
 from support.faultdriver import Driver, settings_for
 
 from configurator import audit, fsutil, keys, model, store
@@ -30,7 +30,6 @@ from configurator.store import Store
 
 REPO = Path(__file__).resolve().parents[1]
 POSIX = os.name == "posix"
-IS_ROOT = POSIX and os.geteuid() == 0
 needs_fork = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork()")
 
 
@@ -371,7 +370,7 @@ def test_a_failure_after_the_rename_does_not_claim_the_old_settings_remain(
     assert (found.settings, found.revision) == (settings_for(2), 2)
 
 
-@pytest.mark.skipif(not POSIX or IS_ROOT, reason="needs POSIX permissions, not root")
+@accounts.not_root
 def test_a_read_only_directory_keeps_the_old_settings(saved: Store) -> None:
     before = snapshot(saved.data_dir)
     saved.data_dir.chmod(0o500)

@@ -8,11 +8,11 @@ import time
 from pathlib import Path
 
 import pytest
+from support import accounts
 
 from configurator import fsutil
 
 POSIX = os.name == "posix"
-IS_ROOT = POSIX and os.geteuid() == 0
 
 
 def leftovers(directory: Path) -> list[str]:
@@ -200,7 +200,7 @@ def test_ensure_private_dir_tightens_its_own_directory(tmp_path: Path, mode: int
     assert (target / "kept").read_bytes() == b"x"
 
 
-@pytest.mark.skipif(not IS_ROOT, reason="needs root to hand a directory to another user")
+@accounts.root_only
 def test_ensure_private_dir_leaves_someone_elses_directory_alone(tmp_path: Path) -> None:
     target = tmp_path / "shared"
     target.mkdir()

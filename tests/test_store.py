@@ -17,7 +17,7 @@ from pathlib import Path
 import keyring
 import pytest
 from keyring.backends import fail
-from support import testkeyring
+from support import accounts, testkeyring
 
 from configurator import fsutil, keys, model, store
 from configurator.errors import (
@@ -415,7 +415,7 @@ def test_settings_path_that_is_a_directory_is_no_access(
     assert not (data_dir / keys.KEY_FILE_NAME).exists()
 
 
-@pytest.mark.skipif(not POSIX or IS_ROOT, reason="needs POSIX permissions, not root")
+@accounts.not_root
 def test_unreadable_permissions_are_no_access(saved: Store) -> None:
     saved.path.chmod(0)
     with pytest.raises(SettingsUnreadable) as caught:
@@ -860,7 +860,7 @@ def test_a_data_dir_that_is_a_file_is_not_writable(
         a_store.reset()
 
 
-@pytest.mark.skipif(not POSIX or IS_ROOT, reason="needs POSIX permissions, not root")
+@accounts.not_root
 def test_read_only_store(saved: Store, settings: model.Settings) -> None:
     saved.path.chmod(0o400)
     (saved.data_dir / keys.KEY_FILE_NAME).chmod(0o400)
@@ -984,6 +984,7 @@ def test_a_key_file_open_to_others_is_refused_with_the_fix(
     assert loaded.settings == settings
 
 
+@accounts.permissions
 @pytest.mark.skipif(not POSIX, reason="POSIX permissions")
 def test_a_reader_of_a_store_shared_read_only_may_use_its_readable_key(
     saved: Store, settings: model.Settings, data_dir: Path

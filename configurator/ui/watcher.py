@@ -16,6 +16,7 @@ digest of each file is kept, never its contents: one of them is a key.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -68,9 +69,14 @@ class SettingsWatcher(QObject):
         return [*self._watcher.directories(), *self._watcher.files()]
 
     def _watch(self) -> None:
-        """Watch the data directory (or the parent it will appear in) and the existing files."""
+        """Watch the data directory (or the parent it will appear in) and the existing files.
+
+        A directory this user may not look into is watched through its parent, as
+        an absent one is: it cannot be watched itself, and its files cannot even
+        be tested for existence (``Path.is_file`` raises PermissionError).
+        """
         wanted: list[str] = []
-        if self.data_dir.is_dir():
+        if self.data_dir.is_dir() and os.access(self.data_dir, os.R_OK | os.X_OK):
             wanted.append(str(self.data_dir))
             wanted += [str(path) for path in self.paths if path.is_file()]
         else:

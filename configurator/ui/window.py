@@ -29,6 +29,7 @@ created on first use and receives the window.
 from __future__ import annotations
 
 import itertools
+import os
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QEvent, QSize, Qt, QTimer
@@ -654,7 +655,8 @@ class MainWindow(QMainWindow):
         from configurator import audit
 
         text = ""
-        if (self.store.data_dir / audit.AUDIT_FILE_NAME).exists():
+        # os.path.exists: False, not PermissionError, in a store this user may not read.
+        if os.path.exists(self.store.data_dir / audit.AUDIT_FILE_NAME):
             entry = audit.last_change(self.store.data_dir, self.store.key_backend)
             if entry is not None:
                 from configurator.ui.history import last_change_text
