@@ -139,8 +139,10 @@ def pytest_runtest_makereport(
     """
     report = yield
     if report.skipped and tools.in_ci() and tools.MISSING in str(report.longrepr):
+        # A skip's longrepr is (file, line, "Skipped: reason").
+        reason = str(report.longrepr[2])  # type: ignore[index]
         report.outcome = "failed"
-        report.longrepr = f"Skipped in CI, which must install what it needs: {report.longrepr}"
+        report.longrepr = f"{reason}, and CI must install it (see .ci/run)"
         return report
     if report.failed or report.skipped:
         return report
