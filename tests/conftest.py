@@ -5,6 +5,9 @@ own data directory and, unless it asks for the test keyring, no keyring at all
 (as on a headless server), both in this process and in the subprocesses it
 starts.
 
+In CI (``CI`` set) no test may skip because a program it needs is missing
+(``support/tools.py``).
+
 No test may show a password: every log record, everything written to standard
 output or error and the output of every subprocess a test waits for is
 searched for the secrets of ``support/secrets.py``.
@@ -30,7 +33,7 @@ if str(TESTS_DIR) not in sys.path:
 
 pytest.register_assert_rewrite("support.window")
 
-from support import secrets  # noqa: E402
+from support import secrets, tools  # noqa: E402
 from support.testkeyring import TestKeyring  # noqa: E402
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -123,6 +126,12 @@ def secret_hygiene(monkeypatch: pytest.MonkeyPatch) -> Iterator[secrets.Watch]:
     finally:
         root.removeHandler(handler)
         ours.setLevel(level)
+    if subprocess.Popen.communicate is not communicate_and_watch:
+        pytest.fail(
+            "The test undid the suite-wide isolation (monkeypatch.undo() restores the data "
+            "directory, the keyring and this watch too): use 'with monkeypatch.context()'.",
+            pytrace=False,
+        )
     leaks = watch.leaks()
     if leaks:
         pytest.fail("A secret was shown: " + "; ".join(leaks), pytrace=False)
@@ -132,8 +141,17 @@ def secret_hygiene(monkeypatch: pytest.MonkeyPatch) -> Iterator[secrets.Watch]:
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-    """Search what pytest captured in this phase: output the test did not read, Qt messages."""
+    """Search what pytest captured in this phase: output the test did not read, Qt messages.
+
+    And in CI, fail a test skipped for want of a program: CI installs them all.
+    """
     report = yield
+    if report.skipped and tools.in_ci() and tools.MISSING in str(report.longrepr):
+        # A skip's longrepr is (file, line, "Skipped: reason").
+        reason = str(report.longrepr[2])  # type: ignore[index]
+        report.outcome = "failed"
+        report.longrepr = f"{reason}, and CI must install it (see .ci/run)"
+        return report
     if report.failed or report.skipped:
         return report
     for title, content in report.sections:

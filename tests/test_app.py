@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from pytestqt.qtbot import QtBot
+from support import accounts
 
 from configurator import app, model, resources
 from configurator.store import Store
@@ -77,6 +78,19 @@ def test_self_test_with_unreadable_settings_still_starts(data_dir: Path) -> None
     result = run_self_test()
     assert result.returncode == 0, result.stderr
     assert "Settings unreadable" in result.stdout
+
+
+@accounts.not_root
+def test_self_test_on_a_store_this_user_may_not_look_into_still_starts(data_dir: Path) -> None:
+    """A directory its owner shut: the window opens to say so (PermissionError once ended it)."""
+    Store(data_dir).save(SETTINGS)
+    data_dir.chmod(0)
+    try:
+        result = run_self_test()
+    finally:
+        data_dir.chmod(0o700)
+    assert result.returncode == 0, result.stderr
+    assert "self-test passed: window shown (No access)" in result.stdout
 
 
 def test_self_test_with_an_unknown_key_backend_fails_clearly() -> None:

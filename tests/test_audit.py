@@ -496,9 +496,9 @@ def test_a_failing_disk_gives_a_warning(
             return real(path_or_fd, *args, **kwargs)
         raise OSError(error, os.strerror(error))
 
-    monkeypatch.setattr(os, call, fail)
-    warning = audit.record(data_dir, Action.CHECK)
-    monkeypatch.undo()
+    with monkeypatch.context() as patched:
+        patched.setattr(os, call, fail)
+        warning = audit.record(data_dir, Action.CHECK)
     assert warning is not None
     assert os.strerror(error) in warning
 

@@ -27,14 +27,15 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import QLibraryInfo, QSize
 from PySide6.QtGui import QImage, QImageReader
-from support import secrets
+from support import secrets, tools
+from support.secretservice import SecretService
 from support.smtp import PASSWORD as SMTP_PASSWORD
 from support.smtp import USERNAME, Pki, StartServer, make_settings
 
-from configurator import __version__, app
+from configurator import __version__, app, keys
 from configurator.store import Store
 
-pytest_plugins = ["support.smtp"]
+pytest_plugins = ["support.smtp", "support.secretservice"]
 
 ROOT = Path(__file__).resolve().parent.parent
 RESOURCES = ROOT / "resources"
@@ -116,7 +117,7 @@ def test_the_desktop_entry_starts_the_program_under_the_name_the_window_gives() 
     assert entry["Keywords"].endswith(";")
 
 
-@pytest.mark.skipif(shutil.which("desktop-file-validate") is None, reason="desktop-file-utils")
+@tools.needs("desktop-file-validate", packages="desktop-file-utils")
 def test_the_desktop_entry_passes_the_freedesktop_validator() -> None:
     result = subprocess.run(
         ["desktop-file-validate", str(RESOURCES / "configurator.desktop")],
@@ -393,49 +394,32 @@ def test_the_bundle_finds_the_keyring_backends(bundle: Path, tmp_path: Path) -> 
     assert "keyring.backends.SecretService.Keyring" in report["backends"]
 
 
-@pytest.mark.skipif(
-    shutil.which("dbus-run-session") is None or shutil.which("gnome-keyring-daemon") is None,
-    reason="needs dbus-run-session and gnome-keyring-daemon",
-)
 def test_the_bundle_keeps_the_data_key_in_a_real_secret_service(
-    bundle: Path, data_dir: Path, tmp_path: Path
+    bundle: Path, data_dir: Path, secret_service: SecretService
 ) -> None:
     """Store, read and crypto-erase a key in GNOME Keyring, all through the bundle."""
-    script = """
-set -e
-printf unlock | gnome-keyring-daemon --unlock --components=secrets >/dev/null
-"$BUNDLE" set --account-name A --account-email a@example.com --server smtp.example.com \\
-    --auth none
-"$BUNDLE" show
-"$BUNDLE" --self-test
-"$BUNDLE" reset --yes
-"$BUNDLE" show || echo "show after reset: $?"
-"""
-    env = dict(os.environ)
-    env.pop("PYTHON_KEYRING_BACKEND", None)
-    env.update(
-        BUNDLE=str(bundle),
-        HOME=str(tmp_path),
-        XDG_DATA_HOME=str(tmp_path / "share"),
-        XDG_CONFIG_HOME=str(tmp_path / "config"),
-        CONFIGURATOR_KEY_BACKEND="keyring",
+    in_keyring = {keys.BACKEND_ENV: "keyring"}
+    entry = {"service": keys.KEYRING_SERVICE, "username": str(data_dir.resolve())}
+    options = ["--account-name", "A", "--account-email", "a@example.com"]
+    stored = run(
+        bundle, "set", *options, "--server", "smtp.example.com", "--auth", "none", env=in_keyring
     )
-    result = subprocess.run(
-        ["dbus-run-session", "--", "sh", "-c", script],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert re.search(r"Data key:\s+the OS keyring", result.stdout), result.stdout
-    assert "window shown (Read-only)" in result.stdout
-    assert "show after reset: 3" in result.stdout
-    assert not (data_dir / "settings.key").exists()
+    assert stored.returncode == 0, stored.stderr
+    shown = run(bundle, "show", env=in_keyring)
+    assert shown.returncode == 0, shown.stderr
+    assert re.search(r"Data key:\s+the OS keyring", shown.stdout), shown.stdout
+    assert secret_service.lookup(**entry) is not None
+    assert not (data_dir / keys.KEY_FILE_NAME).exists()
+    window = run(bundle, "--self-test", env=in_keyring)
+    assert "window shown (Read-only)" in window.stdout, window.stdout + window.stderr
+
+    reset = run(bundle, "reset", "--yes", env=in_keyring)
+    assert (reset.returncode, reset.stderr) == (0, "")
+    assert secret_service.lookup(**entry) is None
+    assert run(bundle, "show", env=in_keyring).returncode == 3
 
 
-@pytest.mark.skipif(shutil.which("xvfb-run") is None, reason="needs xvfb-run (package xvfb)")
+@tools.needs("xvfb-run", "xauth", packages="xvfb xauth")
 def test_the_self_test_passes_on_an_x11_display(bundle: Path) -> None:
     env = {key: value for key, value in os.environ.items() if key != "QT_QPA_PLATFORM"}
     result = subprocess.run(

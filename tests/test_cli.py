@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from support import asuser
+from support import accounts, asuser
 
 from configurator import __version__, cli, keys, model
 from configurator.store import Store
@@ -903,6 +903,7 @@ def _make_read_only(data_dir: Path) -> None:
     data_dir.chmod(0o555)
 
 
+@accounts.permissions
 def test_a_reader_can_show_but_not_change(shared_store: Path) -> None:
     _make_read_only(shared_store)
     before = snapshot(shared_store)
@@ -923,6 +924,7 @@ def test_a_reader_can_show_but_not_change(shared_store: Path) -> None:
     assert snapshot(shared_store) == before
 
 
+@accounts.permissions
 def test_a_user_who_cannot_read_the_store_is_refused(shared_store: Path) -> None:
     if _scope_user() is None:
         shared_store.chmod(0)  # the owner shuts itself out

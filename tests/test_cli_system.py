@@ -23,7 +23,7 @@ from pathlib import Path
 
 import platformdirs
 import pytest
-from support import asuser, secrets
+from support import accounts, asuser, secrets
 
 from configurator import audit, cli, fsutil, keys, model, paths
 from configurator.errors import KeyUnavailable, UnsafePath
@@ -52,7 +52,7 @@ FULL_JSON = {
     "password_set": True,
 }
 AS_ROOT = os.name == "posix" and os.geteuid() == 0
-needs_root = pytest.mark.skipif(not AS_ROOT, reason="acts as another account: needs root")
+needs_root = accounts.root_only
 needs_posix = pytest.mark.skipif(os.name != "posix", reason="POSIX permissions")
 
 
@@ -273,10 +273,11 @@ def _marker_as_a_link(directory: Path) -> None:
 
 def _marker_of_another_account(directory: Path) -> None:
     if not AS_ROOT:
-        pytest.skip("giving a file away needs root")
+        pytest.skip(accounts.ONLY_AS_ROOT)
     os.chown(directory / fsutil.SHARED_MARKER, 65534, -1)
 
 
+@accounts.permissions
 @needs_posix
 @pytest.mark.parametrize(
     "spoil", [_marker_open_to_the_group, _marker_as_a_link, _marker_of_another_account]

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from support import secrets
+from support import accounts, secrets
 from support.faultdriver import Driver, settings_for
 
 from configurator import audit, fsutil, keys, model, store
@@ -30,7 +30,6 @@ from configurator.store import Store
 
 REPO = Path(__file__).resolve().parents[1]
 POSIX = os.name == "posix"
-IS_ROOT = POSIX and os.geteuid() == 0
 needs_fork = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork()")
 
 
@@ -275,10 +274,10 @@ def test_a_full_disk_keeps_the_old_settings_and_says_so(
     saved: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     before = snapshot(saved.data_dir)
-    temp_files_on_a_full_disk(monkeypatch)
-    with pytest.raises(StoreError) as caught:
-        saved.save(settings_for(2))
-    monkeypatch.undo()
+    with monkeypatch.context() as patched:
+        temp_files_on_a_full_disk(patched)
+        with pytest.raises(StoreError) as caught:
+            saved.save(settings_for(2))
     message = str(caught.value)
     assert os.strerror(errno.ENOSPC) in message
     assert "the previous settings are unchanged" in message
@@ -289,10 +288,10 @@ def test_a_full_disk_keeps_the_old_settings_and_says_so(
 def test_a_full_disk_on_the_first_save_stores_nothing(
     data_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    temp_files_on_a_full_disk(monkeypatch, keys.KEY_FILE_NAME)
-    with pytest.raises(StoreError) as caught:
-        Store(data_dir).save(settings_for(1))
-    monkeypatch.undo()
+    with monkeypatch.context() as patched:
+        temp_files_on_a_full_disk(patched, keys.KEY_FILE_NAME)
+        with pytest.raises(StoreError) as caught:
+            Store(data_dir).save(settings_for(1))
     assert "data key could not be saved" in str(caught.value)
     assert "nothing was changed" in str(caught.value)
     assert snapshot(data_dir) == {}
@@ -326,10 +325,10 @@ def test_a_failing_write_keeps_the_old_settings_and_says_so(
     saved: Store, monkeypatch: pytest.MonkeyPatch, call: str, error: int
 ) -> None:
     before = snapshot(saved.data_dir)
-    monkeypatch.setattr(os, call, failing(call, error))
-    with pytest.raises(StoreError) as caught:
-        saved.save(settings_for(2))
-    monkeypatch.undo()
+    with monkeypatch.context() as patched:
+        patched.setattr(os, call, failing(call, error))
+        with pytest.raises(StoreError) as caught:
+            saved.save(settings_for(2))
     assert os.strerror(error) in str(caught.value)
     assert "the previous settings are unchanged" in str(caught.value)
     unchanged(saved, before)
@@ -343,10 +342,10 @@ def test_a_temporary_file_that_cannot_be_created_keeps_the_old_settings(
     def read_only(*args: object, **kwargs: object) -> tuple[int, str]:
         raise OSError(errno.EROFS, os.strerror(errno.EROFS))
 
-    monkeypatch.setattr(tempfile, "mkstemp", read_only)
-    with pytest.raises(StoreError, match="the previous settings are unchanged"):
-        saved.save(settings_for(2))
-    monkeypatch.undo()
+    with monkeypatch.context() as patched:
+        patched.setattr(tempfile, "mkstemp", read_only)
+        with pytest.raises(StoreError, match="the previous settings are unchanged"):
+            saved.save(settings_for(2))
     unchanged(saved, before)
 
 
@@ -358,10 +357,10 @@ def test_a_failure_after_the_rename_does_not_claim_the_old_settings_remain(
     def broken_fsync_dir(path: Path) -> None:
         raise OSError(errno.EIO, os.strerror(errno.EIO))
 
-    monkeypatch.setattr(fsutil, "fsync_dir", broken_fsync_dir)
-    with pytest.raises(StoreError) as caught:
-        saved.save(settings_for(2))
-    monkeypatch.undo()
+    with monkeypatch.context() as patched:
+        patched.setattr(fsutil, "fsync_dir", broken_fsync_dir)
+        with pytest.raises(StoreError) as caught:
+            saved.save(settings_for(2))
     message = str(caught.value)
     assert "unchanged" not in message
     assert "were written" in message
@@ -371,7 +370,7 @@ def test_a_failure_after_the_rename_does_not_claim_the_old_settings_remain(
     assert (found.settings, found.revision) == (settings_for(2), 2)
 
 
-@pytest.mark.skipif(not POSIX or IS_ROOT, reason="needs POSIX permissions, not root")
+@accounts.not_root
 def test_a_read_only_directory_keeps_the_old_settings(saved: Store) -> None:
     before = snapshot(saved.data_dir)
     saved.data_dir.chmod(0o500)
@@ -387,9 +386,9 @@ def test_a_full_disk_does_not_stop_a_save_but_the_audit_says_it_missed_it(
     saved: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     assert audit.record(saved.data_dir, audit.Action.SUBMIT, fields_changed=["port"]) is None
-    monkeypatch.setattr(os, "write", failing("write", errno.ENOSPC))
-    warning = audit.record(saved.data_dir, audit.Action.SUBMIT, fields_changed=["port"])
-    monkeypatch.undo()
+    with monkeypatch.context() as patched:
+        patched.setattr(os, "write", failing("write", errno.ENOSPC))
+        warning = audit.record(saved.data_dir, audit.Action.SUBMIT, fields_changed=["port"])
     assert warning is not None
     assert os.strerror(errno.ENOSPC) in warning
     assert "not recorded" in warning
@@ -521,8 +520,8 @@ def test_a_secret_in_a_failing_save_never_reaches_the_error(
     with_password = dataclasses.replace(
         settings_for(2), auth=model.Auth.LOGIN_PLAIN, username="alerts", password=password
     )
-    monkeypatch.setattr(os, "replace", failing("replace", errno.EIO))
-    with pytest.raises(StoreError) as caught:
-        saved.save(with_password)
-    monkeypatch.undo()
+    with monkeypatch.context() as patched:
+        patched.setattr(os, "replace", failing("replace", errno.EIO))
+        with pytest.raises(StoreError) as caught:
+            saved.save(with_password)
     secrets.assert_clean(str(caught.value), repr(caught.value))

@@ -9,12 +9,12 @@ import time
 from pathlib import Path
 
 import pytest
+from support import accounts
 
 from configurator import fsutil
 from configurator.errors import UnsafePath
 
 POSIX = os.name == "posix"
-IS_ROOT = POSIX and os.geteuid() == 0
 
 
 def leftovers(directory: Path) -> list[str]:
@@ -57,10 +57,10 @@ def test_interrupted_write_leaves_the_old_file_and_no_temp_file(
     target = tmp_path / "settings.enc"
     if existed:
         target.write_bytes(b"old settings")
-    monkeypatch.setattr(os, step, interrupt)
-    with pytest.raises(Interrupted):
-        fsutil.atomic_write(target, b"new settings")
-    monkeypatch.undo()
+    with monkeypatch.context() as patched:
+        patched.setattr(os, step, interrupt)
+        with pytest.raises(Interrupted):
+            fsutil.atomic_write(target, b"new settings")
     if existed:
         assert target.read_bytes() == b"old settings"
     else:
@@ -90,10 +90,10 @@ def test_write_failure_removes_the_temp_file(
             self.handle.write(data[: len(data) // 2])
             raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(os, "fdopen", FullDisk)
-    with pytest.raises(OSError, match="No space left"):
-        fsutil.atomic_write(target, b"new settings")
-    monkeypatch.undo()
+    with monkeypatch.context() as patched:
+        patched.setattr(os, "fdopen", FullDisk)
+        with pytest.raises(OSError, match="No space left"):
+            fsutil.atomic_write(target, b"new settings")
     assert target.read_bytes() == b"old settings"
     assert leftovers(tmp_path) == []
 
@@ -107,10 +107,10 @@ def test_even_an_interrupt_removes_the_temp_file(
     def keyboard_interrupt(*args: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(os, "replace", keyboard_interrupt)
-    with pytest.raises(KeyboardInterrupt):
-        fsutil.atomic_write(target, b"new")
-    monkeypatch.undo()
+    with monkeypatch.context() as patched:
+        patched.setattr(os, "replace", keyboard_interrupt)
+        with pytest.raises(KeyboardInterrupt):
+            fsutil.atomic_write(target, b"new")
     assert target.read_bytes() == b"old"
     assert leftovers(tmp_path) == []
 
@@ -136,10 +136,10 @@ def test_replace_retries_a_sharing_violation_on_windows(
             raise error
         real_replace(source, destination)
 
-    monkeypatch.setattr(fsutil, "_ON_WINDOWS", True)
-    monkeypatch.setattr(os, "replace", held_by_scanner)
-    fsutil.atomic_write(target, b"new")
-    monkeypatch.undo()
+    with monkeypatch.context() as patched:
+        patched.setattr(fsutil, "_ON_WINDOWS", True)
+        patched.setattr(os, "replace", held_by_scanner)
+        fsutil.atomic_write(target, b"new")
     assert len(attempts) == 3
     assert target.read_bytes() == b"new"
 
@@ -166,12 +166,12 @@ def test_replace_gives_up(
             error.winerror = winerror  # type: ignore[attr-defined]
         raise error
 
-    monkeypatch.setattr(fsutil, "_ON_WINDOWS", on_windows)
-    monkeypatch.setattr(fsutil, "_REPLACE_RETRY_SECONDS", 0.2)
-    monkeypatch.setattr(os, "replace", always_held)
-    with pytest.raises(PermissionError):
-        fsutil.atomic_write(target, b"new")
-    monkeypatch.undo()
+    with monkeypatch.context() as patched:
+        patched.setattr(fsutil, "_ON_WINDOWS", on_windows)
+        patched.setattr(fsutil, "_REPLACE_RETRY_SECONDS", 0.2)
+        patched.setattr(os, "replace", always_held)
+        with pytest.raises(PermissionError):
+            fsutil.atomic_write(target, b"new")
     assert target.read_bytes() == b"old"
     assert leftovers(tmp_path) == []
     # Only a sharing violation on Windows is worth waiting for, and only for a while.
@@ -218,7 +218,7 @@ def test_ensure_private_dir_refuses_a_directory_others_may_change(
     assert stat.S_IMODE(target.stat().st_mode) == mode
 
 
-@pytest.mark.skipif(not IS_ROOT, reason="needs root to hand a directory to another user")
+@accounts.root_only
 def test_ensure_private_dir_refuses_someone_elses_directory(tmp_path: Path) -> None:
     target = tmp_path / "shared"
     target.mkdir()
@@ -247,8 +247,26 @@ def test_ensure_private_dir_refuses_a_file(tmp_path: Path) -> None:
         fsutil.ensure_private_dir(blocker)
 
 
-def test_fsync_dir(tmp_path: Path) -> None:
-    fsutil.fsync_dir(tmp_path)
+@pytest.mark.skipif(not POSIX, reason="directories are flushed on POSIX only")
+def test_fsync_dir_flushes_the_directory_itself_and_closes_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    flushed: list[tuple[int, int, int]] = []
+    real_fsync = os.fsync
+
+    def spy(fd: int) -> None:
+        info = os.fstat(fd)
+        flushed.append((fd, info.st_dev, info.st_ino))
+        real_fsync(fd)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(os, "fsync", spy)
+        fsutil.fsync_dir(tmp_path)
+    directory = tmp_path.stat()
+    [(fd, device, inode)] = flushed
+    assert (device, inode) == (directory.st_dev, directory.st_ino)
+    with pytest.raises(OSError, match="Bad file descriptor"):
+        os.fstat(fd)  # closed again: no descriptor leaks per save
 
 
 # -- stale temporary files --------------------------------------------------------------
@@ -324,9 +342,9 @@ def test_a_temp_file_of_a_real_write_matches_the_clean_up_pattern(
         seen.append(Path(source).name)
         real_replace(source, destination)
 
-    monkeypatch.setattr(os, "replace", spy)
-    fsutil.atomic_write(target, b"x")
-    monkeypatch.undo()
+    with monkeypatch.context() as patched:
+        patched.setattr(os, "replace", spy)
+        fsutil.atomic_write(target, b"x")
     (stale,) = seen
     (tmp_path / stale).write_bytes(b"left by a crash")
     long_ago = time.time() - 3600
@@ -353,8 +371,12 @@ def test_shred_overwrites_then_removes(
     assert overwritten == bytes([0xFF]) * max(len(content), 1)
 
 
-def test_shred_of_a_missing_file_is_quiet(tmp_path: Path) -> None:
+def test_shred_of_a_missing_file_is_quiet_and_touches_nothing(tmp_path: Path) -> None:
+    neighbour = tmp_path / "settings.enc"
+    neighbour.write_bytes(b"kept")
     fsutil.shred(tmp_path / "missing")
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["settings.enc"]
+    assert neighbour.read_bytes() == b"kept"
 
 
 # -- files no one else can plant ----------------------------------------------------

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
-import os
 from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support import accounts
 
 from configurator import model
 from configurator.model import Auth, FieldError, Security, Settings, ValidationError
@@ -405,7 +405,7 @@ def test_ca_file_must_be_an_existing_readable_absolute_file(tmp_path: Path) -> N
     assert "line break" in problem(good(ca_file=f"{ca}\n"))["ca_file"]
 
 
-@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="needs POSIX, not root")
+@accounts.not_root
 def test_ca_file_must_be_readable(tmp_path: Path) -> None:
     ca = tmp_path / "ca.pem"
     ca.write_text("x", encoding="utf-8")

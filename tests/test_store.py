@@ -17,7 +17,7 @@ from pathlib import Path
 import keyring
 import pytest
 from keyring.backends import fail
-from support import testkeyring
+from support import accounts, testkeyring
 
 from configurator import fsutil, keys, model, store
 from configurator.errors import (
@@ -418,7 +418,7 @@ def test_settings_path_that_is_a_directory_is_refused(
     assert not (data_dir / keys.KEY_FILE_NAME).exists()
 
 
-@pytest.mark.skipif(not POSIX or IS_ROOT, reason="needs POSIX permissions, not root")
+@accounts.not_root
 def test_unreadable_permissions_are_no_access(saved: Store) -> None:
     saved.path.chmod(0)
     with pytest.raises(SettingsUnreadable) as caught:
@@ -748,9 +748,9 @@ def test_reset_that_cannot_delete_the_file_still_destroys_the_key(
             raise PermissionError(13, "Permission denied")
         real_unlink(path)
 
-    monkeypatch.setattr(os, "unlink", refuse_settings)
-    warnings = saved.reset()
-    monkeypatch.undo()
+    with monkeypatch.context() as patched:
+        patched.setattr(os, "unlink", refuse_settings)
+        warnings = saved.reset()
     assert len(warnings) == 1
     assert "Permission denied" in warnings[0]
     assert not (data_dir / keys.KEY_FILE_NAME).exists()
@@ -779,10 +779,10 @@ def test_interrupted_save_keeps_the_old_file(
     def refuse(source: object, target: object) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(os, "replace", refuse)
-    with pytest.raises(StoreError, match="previous settings are unchanged"):
-        saved.save(dataclasses.replace(settings, port=2525))
-    monkeypatch.undo()
+    with monkeypatch.context() as patched:
+        patched.setattr(os, "replace", refuse)
+        with pytest.raises(StoreError, match="previous settings are unchanged"):
+            saved.save(dataclasses.replace(settings, port=2525))
     assert snapshot(data_dir) == before
     assert temp_files(data_dir) == []
     loaded = saved.load()
@@ -800,10 +800,10 @@ def test_interrupted_first_save_then_success(
             raise OSError(5, "Input/output error")
         real_replace(source, target)
 
-    monkeypatch.setattr(os, "replace", refuse_settings)
-    with pytest.raises(StoreError):
-        Store(data_dir).save(settings)
-    monkeypatch.undo()
+    with monkeypatch.context() as patched:
+        patched.setattr(os, "replace", refuse_settings)
+        with pytest.raises(StoreError):
+            Store(data_dir).save(settings)
     assert not (data_dir / store.SETTINGS_FILE_NAME).exists()
     assert temp_files(data_dir) == []
     leftover = keys.FileKeyStore(data_dir).read()
@@ -821,10 +821,10 @@ def test_first_save_that_cannot_write_anything_is_a_store_error(
     def refuse(source: object, target: object) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(os, "replace", refuse)
-    with pytest.raises(StoreError, match="No space left on device"):
-        Store(data_dir).save(settings)
-    monkeypatch.undo()
+    with monkeypatch.context() as patched:
+        patched.setattr(os, "replace", refuse)
+        with pytest.raises(StoreError, match="No space left on device"):
+            Store(data_dir).save(settings)
     assert snapshot(data_dir) == {}
 
 
@@ -868,7 +868,7 @@ def test_a_data_dir_that_is_a_file_is_not_writable(
     assert blocker.read_text(encoding="utf-8") == "not a directory"
 
 
-@pytest.mark.skipif(not POSIX or IS_ROOT, reason="needs POSIX permissions, not root")
+@accounts.not_root
 def test_read_only_store(saved: Store, settings: model.Settings) -> None:
     saved.path.chmod(0o400)
     (saved.data_dir / keys.KEY_FILE_NAME).chmod(0o400)
@@ -994,6 +994,7 @@ def test_a_key_file_open_to_others_is_refused_with_the_fix(
     assert loaded.settings == settings
 
 
+@accounts.permissions
 @pytest.mark.skipif(not POSIX, reason="POSIX permissions")
 def test_a_reader_of_a_store_shared_read_only_may_use_its_readable_key(
     saved: Store, settings: model.Settings, data_dir: Path

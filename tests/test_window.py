@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 from pytestqt.qtbot import QtBot
+from support import accounts
 from support.window import (
     SECRET,
     STORED,
@@ -868,6 +869,7 @@ def restore_permissions(data_dir: Path) -> Iterator[None]:
             path.chmod(0o600)
 
 
+@accounts.permissions
 @pytest.mark.usefixtures("restore_permissions")
 def test_a_reader_gets_read_only_with_edit_disabled_and_the_reason(
     open_window: OpenWindow, data_dir: Path, monkeypatch: pytest.MonkeyPatch
@@ -887,6 +889,7 @@ def test_a_reader_gets_read_only_with_edit_disabled_and_the_reason(
     assert window.mode is Mode.READ_ONLY
 
 
+@accounts.permissions
 @pytest.mark.usefixtures("restore_permissions")
 def test_someone_who_cannot_read_gets_a_clear_refusal(
     open_window: OpenWindow, data_dir: Path, monkeypatch: pytest.MonkeyPatch
@@ -939,6 +942,7 @@ def test_a_refused_save_shows_why_and_changes_nothing(
     assert (data_dir / "settings.enc").read_bytes() == before
 
 
+@accounts.permissions
 @pytest.mark.usefixtures("restore_permissions")
 def test_a_reader_of_an_empty_store_is_told_nothing_can_be_created(
     open_window: OpenWindow, data_dir: Path, monkeypatch: pytest.MonkeyPatch
