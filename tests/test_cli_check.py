@@ -379,7 +379,8 @@ def test_an_untrusted_certificate_is_shown_with_the_commands_that_trust_it(
     assert f"SHA-256:  {colons}" in result.stdout
     [issuer] = [line for line in result.stdout.splitlines() if line.startswith("  Issuer:")]
     assert "O=Unknown CA" in issuer
-    assert "configurator set --ca-file" in result.stdout
+    # The store came from CONFIGURATOR_DATA_DIR: the hints name it, to work in any shell.
+    assert f"configurator --data-dir {data_dir} set --ca-file" in result.stdout
     assert server.auth_attempts == []
     [pin] = [line for line in result.stdout.splitlines() if "--tls-fingerprint" in line]
     assert pin.split()[-1] == fingerprint
@@ -614,7 +615,8 @@ def test_detect_proposes_the_best_working_combination_with_the_command(
     assert f"SSL/TLS on port {refused}" in bad
     assert bad.endswith("connection refused")
     assert f"Best: STARTTLS on port {starttls.port} works and the login was accepted." in lines
-    assert f"To use it: configurator set --port {starttls.port} --security starttls" in lines
+    use = f"configurator --data-dir {data_dir} set --port {starttls.port} --security starttls"
+    assert f"To use it: {use}" in lines
     assert starttls.auth_attempts == [("PLAIN", USERNAME)]
     assert stored_revision(data_dir) == revision
 
@@ -686,7 +688,7 @@ def test_detect_warns_about_an_unencrypted_only_server_and_applies_it_only_when_
 
     assert found.code == 6
     assert "WARNING: Only an unencrypted connection works" in found.stdout
-    assert f"configurator set --port {plain.port} --security none" in found.stdout
+    assert f"--data-dir {data_dir} set --port {plain.port} --security none" in found.stdout
     assert plain.auth_attempts == []  # no password over a plain connection, ever
 
     refused = detect(capsys, "--apply")

@@ -464,7 +464,7 @@ def test_a_reader_adds_nothing_to_the_trail_and_sees_no_warning(system_dir: Path
 
     shown = as_nobody("--system", "show")
     assert shown.returncode == 4
-    assert "(tampered)" in shown.stderr
+    assert "changed or damaged" in shown.stderr
     assert "Warning" not in shown.stderr
     assert snapshot(system_dir) == before
 

@@ -43,15 +43,19 @@ def run(args: argparse.Namespace, store: Store, console: Console) -> int:
 
 
 def _print_audit_table(entries: Sequence[audit.Entry], console: Console) -> None:
+    from configurator import audit
+
     header = ("Time", "User", "Action", "Fields changed", "Detail")
     rows = [header]
     for entry in entries:
-        detail = entry.detail if entry.verified else f"{entry.detail} [not verified]".lstrip()
+        detail = audit.detail_words(entry.action, entry.detail)
+        if not entry.verified:
+            detail = f"{detail} [not verified]".lstrip()
         rows.append(
             (
                 _audit_time(entry.time),
                 entry.user,
-                entry.action,
+                audit.action_words(entry.action),
                 ", ".join(entry.fields) or "-",
                 detail or "-",
             )

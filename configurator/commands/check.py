@@ -156,7 +156,7 @@ def run(args: argparse.Namespace, store: Store, console: Console) -> int:
     if args.json:
         console.out(result.to_json())
     else:
-        _print_outcome(result, args, console)
+        _print_outcome(result, store, console)
         if args.transcript:
             console.out()
             console.out("Transcript (passwords hidden):")
@@ -207,7 +207,7 @@ def _check_heading(settings: model.Settings, recipient: str | None) -> str:
 _TRUSTABLE = frozenset({"cert_untrusted", "cert_wrong_host", "cert_pin_mismatch"})
 
 
-def _print_outcome(result: mail.CheckResult, args: argparse.Namespace, console: Console) -> None:
+def _print_outcome(result: mail.CheckResult, store: Store, console: Console) -> None:
     """After the steps: the verdict, and for a failure what it means and what to do."""
     console.out()
     if result.passed:
@@ -254,12 +254,12 @@ def _print_outcome(result: mail.CheckResult, args: argparse.Namespace, console: 
     console.out("To trust it, either:")
     if failure.problem.value == "cert_untrusted":
         console.out("- trust the authority that issued it (its certificate as a PEM file):")
-        console.out(f"    {common.command(args, 'set', '--ca-file', '/path/to/ca.pem')}")
+        console.out(f"    {common.command(store, 'set', '--ca-file', '/path/to/ca.pem')}")
     console.out(
         "- or pin exactly this certificate, after confirming its fingerprint with the mail "
         "administrator:"
     )
-    console.out(f"    {common.command(args, 'set', '--tls-fingerprint', certificate.fingerprint)}")
+    console.out(f"    {common.command(store, 'set', '--tls-fingerprint', certificate.fingerprint)}")
 
 
 def _date(moment: object) -> str:

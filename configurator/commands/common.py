@@ -16,8 +16,6 @@ from configurator.cli import PROG, Exit
 from configurator.errors import UNLOCK_FAILURES, SettingsUnreadable, Unreadable
 
 if TYPE_CHECKING:
-    import argparse
-
     from configurator import model
     from configurator.cli import Console
     from configurator.store import Store
@@ -58,12 +56,16 @@ def may_write(store: Store) -> bool:
 
 
 def report_unreadable(exc: SettingsUnreadable, store: Store, console: Console) -> int:
-    """Say why the settings cannot be used; record a failed unlock if the trail may be written."""
-    console.err(f"{PROG}: the stored settings cannot be used ({exc.reason.value}).")
+    """Say why the settings cannot be used; record a failed unlock if the trail may be written.
+
+    The reason's code (``exc.reason``) stays out of the text: the detail says
+    in words what is wrong, the advice what to do.
+    """
+    console.err(f"{PROG}: the stored settings cannot be used.")
     console.err(exc.detail)
     console.err(exc.advice)
     if exc.reason not in (Unreadable.NO_ACCESS, Unreadable.KEY_UNAVAILABLE):
-        console.err(f"To discard them and start again: {PROG} reset")
+        console.err(f"To discard them and start again: {command(store, 'reset')}")
     if exc.reason in UNLOCK_FAILURES and may_write(store):
         record(store, console, "unlock_failed", detail=exc.reason.value)
     return Exit.UNREADABLE
@@ -84,25 +86,48 @@ def load_configured(store: Store, console: Console) -> tuple[int, model.Settings
         return report_unreadable(exc, store, console), None
     if stored is None:
         console.err(
-            f"No mail server settings are stored in {store.data_dir}, so there is nothing to "
-            f"check. Store them in the window or with '{PROG} set' (see '{PROG} set --help')."
+            f"No mail server settings are stored in {store.data_dir}, so there is nothing to check."
         )
+        tell_how_to_store(store, console)
         return Exit.NOT_CONFIGURED, None
     console.secrets.append(stored.settings.password)
     return Exit.OK, stored.settings
 
 
-def command(args: argparse.Namespace, *words: str) -> str:
-    """A command line the user can paste, for the same data directory."""
+def tell_how_to_store(store: Store, console: Console) -> None:
+    """How to store settings in the same store: the window, or ``set``."""
+    console.err(f"Store them in the window: {command(store)}")
+    console.err(
+        f"or on the command line, with the settings listed by '{PROG} set --help': "
+        f"{command(store, 'set')}"
+    )
+
+
+def command(store: Store, *words: str) -> str:
+    """A command line for a hint: ``configurator``, the options that select ``store``, ``words``.
+
+    Every hint goes through here, so that pasting it acts on the store this
+    call used, never on the default one.  The store is named by what it is,
+    not by how this call found it: one chosen through ``CONFIGURATOR_DATA_DIR``
+    is repeated as ``--data-dir``, since a hint is often run where that
+    variable is not set (another shell, a ticket, ``sudo``, which clears the
+    environment).  Arguments are quoted for a POSIX shell; a hint ends its
+    line and is never put in quotes of its own, which would break that quoting.
+    """
     import shlex
 
-    parts = [PROG]
-    if getattr(args, "system", False):
-        parts.append("--system")
-    elif getattr(args, "data_dir", None):
-        parts += ["--data-dir", str(args.data_dir)]
-    parts += words
-    return shlex.join(parts)
+    return shlex.join([PROG, *store_options(store), *words])
+
+
+def store_options(store: Store) -> list[str]:
+    """The options that select ``store``: none for the per-user default, --system, or --data-dir."""
+    from configurator import paths
+
+    if store.shared and store.data_dir == paths.system_data_dir():
+        return ["--system"]
+    if store.data_dir == paths.default_data_dir():
+        return []
+    return ["--data-dir", str(store.data_dir)]
 
 
 def seconds(value: float) -> str:

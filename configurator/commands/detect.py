@@ -103,7 +103,7 @@ def run(args: argparse.Namespace, store: Store, console: Console) -> int:
     report = console.err if args.json else console.out
     if not args.json:
         console.out()
-    code = _detect_verdict(found, stored, args, report)
+    code = _detect_verdict(found, stored, store, args.apply, report)
     applied: dict[str, object] | None = None
     if args.apply:
         code, applied = _apply_detected(found, store, args, console, report)
@@ -118,7 +118,8 @@ def run(args: argparse.Namespace, store: Store, console: Console) -> int:
 def _detect_verdict(
     found: mail.DetectResult,
     stored: model.Settings,
-    args: argparse.Namespace,
+    store: Store,
+    applying: bool,
     report: Callable[[str], None],
 ) -> int:
     """Say what was found and how to use it; return the exit code."""
@@ -128,8 +129,8 @@ def _detect_verdict(
     if choice is None:
         report(found.summary())
         report(
-            f"Check Outgoing Mail Server; '{common.command(args, 'test')}' explains what goes "
-            "wrong with the stored port step by step."
+            "Check Outgoing Mail Server. To see what goes wrong with the stored port, step by "
+            f"step, run: {common.command(store, 'test')}"
         )
         return Exit.CHECK_FAILED
     candidate = choice.candidate
@@ -140,10 +141,10 @@ def _detect_verdict(
         report(f"Best: {found.summary()}")
     if (stored.port, stored.security) == (candidate.port, candidate.security):
         report("The stored settings already use it.")
-    elif not args.apply:
+    elif not applying:
         intro = "To use it" if found.best is not None else "Only if you accept that"
         command = common.command(
-            args, "set", "--port", str(candidate.port), "--security", candidate.security.value
+            store, "set", "--port", str(candidate.port), "--security", candidate.security.value
         )
         report(f"{intro}: {command}")
     return Exit.OK if found.best is not None else Exit.CHECK_FAILED

@@ -6,7 +6,7 @@ import json
 from typing import TYPE_CHECKING
 
 from configurator import model
-from configurator.cli import PROG, Exit
+from configurator.cli import Exit
 from configurator.commands import common
 from configurator.errors import SettingsUnreadable
 
@@ -27,10 +27,8 @@ def show_stored(store: Store, console: Console, *, as_json: bool) -> int:
     except SettingsUnreadable as exc:
         return common.report_unreadable(exc, store, console)
     if stored is None:
-        console.err(
-            f"No mail server settings are stored in {store.data_dir}. "
-            f"Store them in the window or with '{PROG} set' (see '{PROG} set --help')."
-        )
+        console.err(f"No mail server settings are stored in {store.data_dir}.")
+        common.tell_how_to_store(store, console)
         return Exit.NOT_CONFIGURED
     if as_json:
         console.out(json.dumps(public_settings(stored.settings), indent=2))
