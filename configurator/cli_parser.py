@@ -11,10 +11,16 @@ launch of the window and a plain ``show`` are answered without them
 from __future__ import annotations
 
 import argparse
-from typing import NoReturn
+import sys
+from typing import TYPE_CHECKING, NoReturn
 
 from configurator import __version__, model
 from configurator.cli import PROG
+
+if TYPE_CHECKING:
+    from _typeshed import SupportsWrite
+
+    _Commands = argparse._SubParsersAction["_Parser"]
 
 EPILOG = """\
 exit codes:
@@ -63,6 +69,21 @@ SYSTEM_HELP = (
 )
 
 
+class _Parser(argparse.ArgumentParser):
+    """Lets a reader going away be noticed (argparse drops the error and the rest of the text).
+
+    ``cli.main`` then ends the call quietly, as for any other output.
+    """
+
+    def _print_message(self, message: str, file: SupportsWrite[str] | None = None) -> None:
+        if message:
+            stream = file or sys.stderr
+            stream.write(message)
+            flush = getattr(stream, "flush", None)
+            if flush is not None:
+                flush()
+
+
 class _HelpFormatter(argparse.HelpFormatter):
     """Wraps prose, but keeps text laid out by hand (the exit code table) as it is."""
 
@@ -100,11 +121,11 @@ class _RefuseArgvSecret(argparse.Action):
 
 
 def _subparser(
-    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+    commands: _Commands,
     name: str,
     summary: str,
     description: str,
-    common: argparse.ArgumentParser,
+    common: _Parser,
 ) -> argparse.ArgumentParser:
     return commands.add_parser(
         name,
@@ -155,7 +176,7 @@ def _add_field_options(parser: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The whole command line; ``--data-dir`` is accepted before and after the command."""
-    common = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    common = _Parser(add_help=False, allow_abbrev=False)
     data_dir_help = (
         "the data directory holding settings.enc (and settings.key); "
         "default: $CONFIGURATOR_DATA_DIR, else the per-user data directory"
@@ -166,7 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--system", action="store_true", default=argparse.SUPPRESS, help=SYSTEM_HELP
     )
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog=PROG,
         description="Set up the outgoing mail server (SMTP) that carries the security "
         "platform's alert e-mails. Without a command the configuration window opens.",
@@ -229,8 +250,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_audit_parser(
-    commands: argparse._SubParsersAction[argparse.ArgumentParser],
-    common: argparse.ArgumentParser,
+    commands: _Commands,
+    common: _Parser,
 ) -> None:
     audit = _subparser(
         commands,
@@ -253,8 +274,8 @@ def _add_audit_parser(
 
 
 def _add_test_parser(
-    commands: argparse._SubParsersAction[argparse.ArgumentParser],
-    common: argparse.ArgumentParser,
+    commands: _Commands,
+    common: _Parser,
 ) -> None:
     test = _subparser(
         commands,
@@ -299,8 +320,8 @@ def _add_test_parser(
 
 
 def _add_detect_parser(
-    commands: argparse._SubParsersAction[argparse.ArgumentParser],
-    common: argparse.ArgumentParser,
+    commands: _Commands,
+    common: _Parser,
 ) -> None:
     detect = _subparser(
         commands,

@@ -143,6 +143,7 @@ def run(args: argparse.Namespace, store: Store, console: Console) -> int:
     from configurator import mail
 
     token = mail.CancelToken()
+    console.when_reader_gone(token.cancel)  # nobody would see the result
     printer: _StepPrinter | None = None
     if not args.json:
         printer = _StepPrinter(console, terminal=_on_terminal())

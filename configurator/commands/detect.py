@@ -72,6 +72,8 @@ def run(args: argparse.Namespace, store: Store, console: Console) -> int:
 
     login = stored.auth is model.Auth.LOGIN_PLAIN
     token = mail.CancelToken()
+    if not args.apply:  # nobody would see the result; with --apply it is stored
+        console.when_reader_gone(token.cancel)
     printer: _ProbePrinter | None = None
     if not args.json:
         printer = _ProbePrinter(console)
