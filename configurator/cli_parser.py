@@ -38,6 +38,8 @@ exit codes:
   6  the mail server check failed (test), or no encrypted combination
      works (detect)
   130  interrupted (Ctrl+C); a running check is cancelled cleanly
+  141  the reader of the output went away (configurator audit | head -2):
+       the call ends quietly, with the status of a tool ended by SIGPIPE
 
 environment:
   CONFIGURATOR_DATA_DIR     the data directory, unless --data-dir or --system
@@ -90,10 +92,18 @@ class _HelpFormatter(argparse.HelpFormatter):
     def _fill_text(self, text: str, width: int, indent: str) -> str:
         if "\n" in text:
             return "".join(indent + line for line in text.splitlines(keepends=True))
-        return super()._fill_text(text, width, indent)
+        import textwrap
+
+        return textwrap.fill(
+            " ".join(text.split()),
+            width,
+            initial_indent=indent,
+            subsequent_indent=indent,
+            break_on_hyphens=False,
+        )
 
     def _split_lines(self, text: str, width: int) -> list[str]:
-        """Never break a path or an option name at one of its hyphens."""
+        """Never break a path or an option name at one of its hyphens (nor in ``_fill_text``)."""
         import textwrap
 
         return textwrap.wrap(" ".join(text.split()), width, break_on_hyphens=False)
@@ -120,19 +130,31 @@ class _RefuseArgvSecret(argparse.Action):
         )
 
 
+# The end of every command's help: the command's own exit codes, and where the rest is.
+# The options that choose the store, the environment and every exit code are
+# described once, in "configurator --help".
+# One paragraph, wrapped to the terminal like the rest.
+_COMMAND_EPILOG = (
+    "Exit codes: {codes}. The store (--data-dir, --system), the environment and every exit "
+    "code: {prog} --help"
+)
+
+
 def _subparser(
     commands: _Commands,
     name: str,
     summary: str,
     description: str,
     common: _Parser,
+    *,
+    codes: str,
 ) -> argparse.ArgumentParser:
     return commands.add_parser(
         name,
         parents=[common],
         help=summary,
         description=description,
-        epilog=EPILOG,
+        epilog=_COMMAND_EPILOG.format(codes=codes, prog=PROG),
         formatter_class=_HelpFormatter,
         allow_abbrev=False,
     )
@@ -179,12 +201,16 @@ def build_parser() -> argparse.ArgumentParser:
     common = _Parser(add_help=False, allow_abbrev=False)
     data_dir_help = (
         "the data directory holding settings.enc (and settings.key); "
-        "default: $CONFIGURATOR_DATA_DIR, else the per-user data directory"
+        "default: $CONFIGURATOR_DATA_DIR, else the per-user data directory. Like --system, "
+        "it may also follow the command"
     )
-    # SUPPRESS: given after the command it overrides, absent it keeps the top-level value.
-    common.add_argument("--data-dir", metavar="PATH", default=argparse.SUPPRESS, help=data_dir_help)
+    # Accepted after the command too, where they override the top-level value (absent,
+    # SUPPRESS keeps it); described only in the top-level help, as are all common options.
     common.add_argument(
-        "--system", action="store_true", default=argparse.SUPPRESS, help=SYSTEM_HELP
+        "--data-dir", metavar="PATH", default=argparse.SUPPRESS, help=argparse.SUPPRESS
+    )
+    common.add_argument(
+        "--system", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
     )
 
     parser = _Parser(
@@ -213,6 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
         "Print the stored mail server settings. The password is never printed; only "
         "whether one is set.",
         common,
+        codes="0 printed, 3 nothing stored, 4 the stored settings cannot be read",
     )
     show.add_argument(
         "--json",
@@ -230,6 +257,8 @@ def build_parser() -> argparse.ArgumentParser:
         "An option not given keeps its stored value; an option given with an empty value "
         "('') makes it empty. Nothing is written unless every value is valid.",
         common,
+        codes="0 stored, 5 invalid input (nothing stored), 4 the stored settings cannot be read, "
+        "1 this account may not change the store",
     )
     _add_field_options(set_)
 
@@ -241,6 +270,8 @@ def build_parser() -> argparse.ArgumentParser:
         "no copy of the old settings file can be decrypted any more. Alert e-mail cannot "
         "be sent until new settings are stored. Asks for confirmation on a terminal.",
         common,
+        codes="0 done or nothing to reset, 2 refused (no terminal and no --yes) or declined, "
+        "1 this account may not change the store",
     )
     reset.add_argument("--yes", action="store_true", help="confirm without asking")
     _add_test_parser(commands, common)
@@ -264,6 +295,7 @@ def _add_audit_parser(
         "record that was changed, removed, reordered or inserted is found and named. "
         "Exit 0 when intact, 4 when not (or when it cannot be read or verified).",
         common,
+        codes="0 intact, 4 broken, or it cannot be read or verified",
     )
     audit.add_argument(
         "--json",
@@ -288,6 +320,8 @@ def _add_test_parser(
         "and the fix. The settings are not changed, except that --to remembers its address "
         "as the Test Recipient.",
         common,
+        codes="0 every step passed, 6 a step failed, 3 nothing stored, 4 the stored settings "
+        "cannot be read, 130 interrupted",
     )
     test.add_argument(
         "--to",
@@ -333,6 +367,8 @@ def _add_detect_parser(
         "over an encrypted connection. A server that answers only without encryption is "
         "reported with a warning, never proposed silently.",
         common,
+        codes="0 an encrypted combination works, 6 none works, 3 nothing stored, 4 the stored "
+        "settings cannot be read, 130 interrupted",
     )
     detect.add_argument(
         "--json",

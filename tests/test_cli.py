@@ -781,13 +781,50 @@ def test_self_test_cannot_be_combined_with_a_command() -> None:
     assert "--self-test" in result.stderr
 
 
-@pytest.mark.parametrize("command", [[], ["show"], ["set"], ["reset"]])
-def test_help_lists_exit_codes_and_environment(command: list[str]) -> None:
-    result = run_cli(*command, "--help")
+def test_help_lists_exit_codes_and_environment() -> None:
+    result = run_cli("--help")
     assert result.returncode == 0
     for text in ("exit codes:", "5  invalid input", "CONFIGURATOR_DATA_DIR", "--data-dir"):
         assert text in result.stdout
     assert "CONFIGURATOR_KEY_BACKEND" in result.stdout
+    assert "141" in result.stdout
+
+
+COMMANDS = ["show", "set", "reset", "test", "detect", "audit"]
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_a_command_s_help_is_about_the_command(command: str) -> None:
+    """Store options, environment and the exit code table are in the top-level help only."""
+    result = run_cli(command, "--help", env={**os.environ, "COLUMNS": "80"})
+    assert result.returncode == 0
+    text = result.stdout
+    for global_text in (
+        "CONFIGURATOR_KEY_BACKEND",
+        "system-wide store",
+        "5  invalid input",
+        "--data-dir PATH",
+        "--self-test",
+    ):
+        assert global_text not in text
+    *_, last = text.strip().split("\n\n")
+    assert last.startswith("Exit codes: 0 ")
+    assert " ".join(last.split()).endswith(
+        "The store (--data-dir, --system), the environment and every exit code: configurator --help"
+    )
+    # Only what this command adds: the lines of "show" fit on one screen.
+    if command == "show":
+        assert len(text.splitlines()) <= 16
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_store_options_still_follow_any_command(command: str, data_dir: Path) -> None:
+    """Not described in the command's help, --data-dir and --system are still accepted there."""
+    result = run_cli(command, "--data-dir", str(data_dir), "--help")
+    assert result.returncode == 0
+    system = run_cli(command, "--system", "--data-dir", str(data_dir))
+    assert system.returncode == 2
+    assert "--system and --data-dir cannot be combined" in system.stderr
 
 
 def test_set_help_offers_every_field_and_no_password_argument() -> None:
