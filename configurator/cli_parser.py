@@ -361,11 +361,12 @@ def _add_detect_parser(
         commands,
         "detect",
         "find the port and connection security that work with the stored server",
-        "Try the usual combinations with the stored server at the same time -- SSL/TLS on "
-        "port 465, STARTTLS on 587 and on 25 -- with the stored user name and password, "
-        "and propose the first that works, in that order. The password is only ever sent "
-        "over an encrypted connection. A server that answers only without encryption is "
-        "reported with a warning, never proposed silently.",
+        "Try the stored port and the usual combinations with the stored server at the same "
+        "time -- the stored port with its Connection Security (STARTTLS when it has none), "
+        "SSL/TLS on port 465, STARTTLS on 587 and on 25 -- with the stored user name and "
+        "password, and propose the first that works, in that order: settings that work are "
+        "kept. The password is only ever sent over an encrypted connection. A server that "
+        "answers only without encryption is reported with a warning, never proposed silently.",
         common,
         codes="0 an encrypted combination works, 6 none works, 3 nothing stored, 4 the stored "
         "settings cannot be read, 130 interrupted",
@@ -374,7 +375,8 @@ def _add_detect_parser(
         "--json",
         action="store_true",
         help="print only one JSON object: server, found, summary, best (port and security), "
-        "warning, and every probe with its verdict, failure and certificate",
+        "warning, tried (port and security of each combination, in order), and every probe "
+        "with its verdict, failure and certificate",
     )
     detect.add_argument(
         "--apply",

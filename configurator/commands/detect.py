@@ -75,12 +75,15 @@ def run(args: argparse.Namespace, store: Store, console: Console) -> int:
     if not args.apply:  # nobody would see the result; with --apply it is stored
         console.when_reader_gone(token.cancel)
     printer: _ProbePrinter | None = None
+    # Named explicitly (not left to the default) so that the list is looked up now.
+    candidates = mail.candidates_for(stored.port, stored.security, mail.DEFAULT_CANDIDATES)
     if not args.json:
         printer = _ProbePrinter(console)
         with_login = f" with the login of {stored.username}" if login else ""
+        tried = ", ".join(candidate.label for candidate in candidates)
         console.write(
-            f"Trying {stored.server}{with_login}: every combination at once, waiting up to "
-            f"{stored.timeout:g} s per step:\n"
+            f"Trying {stored.server}{with_login} on the stored port and the usual ones, all at "
+            f"once, waiting up to {stored.timeout:g} s per step: {tried}.\n"
         )
     found = in_background(
         lambda: mail.detect(
@@ -89,8 +92,7 @@ def run(args: argparse.Namespace, store: Store, console: Console) -> int:
             stored.password if login else "",
             stored.timeout,
             stored.ca_file,
-            # Named explicitly (not left to the default) so that the list is looked up now.
-            candidates=mail.DEFAULT_CANDIDATES,
+            candidates=candidates,
             tls_fingerprint=stored.tls_fingerprint,
             cancel=token,
             on_probe=printer,
