@@ -130,6 +130,36 @@ def store_options(store: Store) -> list[str]:
     return ["--data-dir", str(store.data_dir)]
 
 
+def terminal_columns() -> int | None:
+    """The width of the terminal standard output shows on; ``None`` for a pipe or a file.
+
+    Tables that do not fit are laid out one value per line instead: a terminal
+    would otherwise break their lines in the middle of words.
+    """
+    import os
+    import sys
+
+    try:
+        if not sys.stdout.isatty():
+            return None
+        columns = os.environ.get("COLUMNS", "")
+        return int(columns) if columns.isdigit() else os.get_terminal_size(sys.stdout.fileno())[0]
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
+def print_fields(console: Console, rows: Sequence[tuple[str, str]], width: int) -> None:
+    """``Label: value`` lines aligned at ``width``, or stacked when the terminal is narrower."""
+    columns = terminal_columns()
+    if columns is None or all(width + 1 + len(value) <= columns for _, value in rows):
+        for label, value in rows:
+            console.out(f"{label + ':':<{width}} {value}")
+        return
+    for label, value in rows:
+        console.out(f"{label}:")
+        console.out(f"  {value}")
+
+
 def seconds(value: float) -> str:
     """A duration as the step and probe lines show it."""
     return f"{value:.3f} s"

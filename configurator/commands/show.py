@@ -50,11 +50,9 @@ def show_stored(store: Store, console: Console, *, as_json: bool) -> int:
     if store.shared:
         place.insert(1, ("Scope", store.scope()))
     width = max(len(label) for label, _ in rows + place) + 1
-    for label, value in rows:
-        console.out(f"{label + ':':<{width}} {value}")
+    common.print_fields(console, rows, width)
     console.out()
-    for label, value in place:
-        console.out(f"{label + ':':<{width}} {value}")
+    common.print_fields(console, place, width)
     return Exit.OK
 
 
