@@ -29,7 +29,7 @@ REPO = Path(__file__).resolve().parents[1]
 COMMAND = [sys.executable, "-m", "configurator"]
 
 
-def on_terminal(args: list[str], columns: int) -> str:
+def on_terminal(args: list[str], columns: int, expect: int = 0) -> str:
     """Run with standard output on a terminal ``columns`` wide; what it showed."""
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, columns, 0, 0))
@@ -52,7 +52,7 @@ def on_terminal(args: list[str], columns: int) -> str:
         chunks.append(chunk)
     os.close(master)
     _, errors = process.communicate(timeout=30)
-    assert process.returncode == 0, errors
+    assert process.returncode == expect, errors
     return b"".join(chunks).decode().replace("\r\n", "\n")
 
 
@@ -97,3 +97,27 @@ def test_audit_shows_one_entry_at_a_time_in_a_narrow_terminal(stored: Path) -> N
     assert all(not line.startswith("Time ") for line in lines)
     wide = on_terminal(["audit"], 200).splitlines()
     assert any(line.startswith("Time ") for line in wide)
+
+
+def test_detect_breaks_its_lines_between_words_in_a_narrow_terminal(data_dir: Path) -> None:
+    from support.smtp import free_port
+
+    port = free_port()
+    settings = model.Settings(
+        account_name="Monitoring",
+        account_email="alerts@example.com",
+        server="127.0.0.1",
+        port=port,
+        auth=model.Auth.NONE,
+    )
+    Store(data_dir).save(settings)
+
+    lines = on_terminal(["detect"], 40, expect=6).splitlines()
+
+    assert lines[0] == "Trying 127.0.0.1 on the stored port and"
+    assert f"failed       STARTTLS on port {port}" in lines
+    [found] = [i for i, line in enumerate(lines) if line == f"failed       STARTTLS on port {port}"]
+    assert lines[found + 1].startswith(" " * 13)
+    assert lines[found + 1].endswith(" s  connection refused")
+    prose = [line for line in lines if "configurator" not in line]
+    assert all(len(line) <= 40 for line in prose)

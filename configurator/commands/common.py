@@ -148,6 +148,16 @@ def terminal_columns() -> int | None:
         return None
 
 
+def fit(text: str) -> str:
+    """Prose wrapped at words to a narrow terminal (never a line holding a command to paste)."""
+    columns = terminal_columns()
+    if columns is None or len(text) <= columns:
+        return text
+    import textwrap
+
+    return textwrap.fill(text, columns, break_on_hyphens=False, break_long_words=False)
+
+
 def print_fields(console: Console, rows: Sequence[tuple[str, str]], width: int) -> None:
     """``Label: value`` lines aligned at ``width``, or stacked when the terminal is narrower."""
     columns = terminal_columns()

@@ -28,10 +28,16 @@ class _ProbePrinter:
 
         self._console = console
         self._lock = threading.Lock()
+        self._columns = common.terminal_columns()
 
     def __call__(self, probe: mail.Probe) -> None:
+        line = _probe_line(probe)
+        if self._columns is not None and len(line) > self._columns:
+            # A narrow terminal: what was found goes on a line of its own.
+            cut = _VERDICT_WIDTH + _CANDIDATE_WIDTH
+            line = f"{line[:cut].rstrip()}\n{'':{_VERDICT_WIDTH}}{line[cut:].strip()}"
         with self._lock:
-            self._console.write(_probe_line(probe) + "\n")
+            self._console.write(line + "\n")
 
 
 _VERDICT_WIDTH = 13
@@ -81,10 +87,11 @@ def run(args: argparse.Namespace, store: Store, console: Console) -> int:
         printer = _ProbePrinter(console)
         with_login = f" with the login of {stored.username}" if login else ""
         tried = ", ".join(candidate.label for candidate in candidates)
-        console.write(
+        heading = (
             f"Trying {stored.server}{with_login} on the stored port and the usual ones, all at "
-            f"once, waiting up to {stored.timeout:g} s per step: {tried}.\n"
+            f"once, waiting up to {stored.timeout:g} s per step: {tried}."
         )
+        console.write(common.fit(heading) + "\n")
     found = in_background(
         lambda: mail.detect(
             stored.server,
@@ -131,7 +138,7 @@ def _detect_verdict(
 
     choice = found.best or found.unencrypted
     if choice is None:
-        report(found.summary())
+        report(common.fit(found.summary()))
         report(
             "Check Outgoing Mail Server. To see what goes wrong with the stored port, step by "
             f"step, run: {common.command(store, 'test')}"
@@ -142,7 +149,7 @@ def _detect_verdict(
         report(f"WARNING: {found.warning}")
         candidate = dataclasses.replace(candidate, security=model.Security.NONE)
     else:
-        report(f"Best: {found.summary()}")
+        report(common.fit(f"Best: {found.summary()}"))
     if (stored.port, stored.security) == (candidate.port, candidate.security):
         report("The stored settings already use it.")
     elif not applying:
