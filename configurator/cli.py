@@ -20,6 +20,7 @@ answered without building the parser (``_QUICK_CALLS``).
 from __future__ import annotations
 
 import enum
+import io
 import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, TextIO
@@ -91,7 +92,7 @@ class Console:
         for stream in (sys.stdout, sys.stderr):
             self._put(stream, "", flush=True)
 
-    def lost(self, stream: object) -> None:
+    def lost(self, stream: TextIO) -> None:
         """The reader of ``stream`` went away: send the rest to the null device, quietly.
 
         The null device takes what is still buffered, so that flushing at exit
@@ -100,7 +101,7 @@ class Console:
         import os
 
         try:
-            fd = stream.fileno()  # type: ignore[attr-defined]
+            fd = stream.fileno()
             devnull = os.open(os.devnull, os.O_WRONLY)
         except (AttributeError, OSError, ValueError):  # not a file (captured in tests)
             pass
@@ -143,8 +144,6 @@ def _write(stream: TextIO, text: str) -> None:
     error, and the text layer drops the rest unnoticed; pieces no longer than
     a pipe's atomic size are taken whole or fail with ``BrokenPipeError``.
     """
-    import io
-
     if not isinstance(getattr(stream, "buffer", None), io.RawIOBase):
         stream.write(text)
         return
@@ -168,7 +167,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         code = Exit.INTERRUPTED
     except BrokenPipeError as exc:  # written past the console: --help, the window's report
         for stream in (sys.stdout, sys.stderr):
-            if _reader_left(stream):
+            if stream is not None and _reader_left(stream):
                 console.lost(stream)
         code = Exit.READER_GONE if console.reader_gone else _unexpected(exc, console)
     except Exception as exc:
@@ -177,15 +176,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     return Exit.READER_GONE if console.reader_gone else code
 
 
-def _reader_left(stream: TextIO | None) -> bool:
+def _reader_left(stream: TextIO) -> bool:
     """Whether ``stream`` is a pipe whose reader went away (a broken pipe may be another one)."""
     import select
 
     try:
-        fd = stream.fileno() if stream is not None else -1
+        fd = stream.fileno()
     except (AttributeError, OSError, ValueError):
         return False
-    if fd < 0 or not hasattr(select, "poll"):  # no poll() on Windows
+    if not hasattr(select, "poll"):  # no poll() on Windows
         return False
     poller = select.poll()
     poller.register(fd, select.POLLOUT)

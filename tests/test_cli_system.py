@@ -178,13 +178,16 @@ def test_system_and_data_dir_together_are_a_usage_error(system_dir: Path, args: 
 
 
 def test_help_explains_the_system_store_and_its_environment_variable() -> None:
-    for command in ([], ["show"], ["set"], ["audit"]):
-        text = " ".join(run_cli(*command, "--help").stdout.split())
-        assert "--system" in text
-        assert "CONFIGURATOR_SYSTEM_DIR" in text
-        assert "for packagers" in text
-        assert "/usr/local/share/mail-server-configurator" in text
-        assert "access control lists are not managed" in text  # Windows, said plainly
+    text = " ".join(run_cli("--help").stdout.split())
+    assert "--system" in text
+    assert "CONFIGURATOR_SYSTEM_DIR" in text
+    assert "for packagers" in text
+    assert "/usr/local/share/mail-server-configurator" in text
+    assert "access control lists are not managed" in text  # Windows, said plainly
+    for command in ("show", "set", "audit"):  # a command's help points there
+        text = " ".join(run_cli(command, "--help").stdout.split())
+        assert "The store (--data-dir, --system)" in text
+        assert text.endswith("configurator --help")
 
 
 def test_the_keyring_cannot_hold_the_system_stores_key(system_dir: Path) -> None:
