@@ -130,10 +130,9 @@ class _RefuseArgvSecret(argparse.Action):
         )
 
 
-# The end of every command's help: the command's own exit codes, and where the rest is.
-# The options that choose the store, the environment and every exit code are
-# described once, in "configurator --help".
-# One paragraph, wrapped to the terminal like the rest.
+# The end of every command's help, one paragraph wrapped like the rest: the command's
+# own exit codes, and where the rest is.  The options that choose the store, the
+# environment and every exit code are described once, in "configurator --help".
 _COMMAND_EPILOG = (
     "Exit codes: {codes}. The store (--data-dir, --system), the environment and every exit "
     "code: {prog} --help"
