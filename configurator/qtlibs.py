@@ -95,15 +95,19 @@ def explain(missing: list[str], target: Path) -> str:
         f"the window cannot start: Qt needs system libraries that are missing: {names} "
         f"(for {target.name}). "
     )
-    if packages:
-        text += f"On Debian or Ubuntu: sudo apt-get install {' '.join(packages)}. "
     example = unknown[0] if unknown else missing[0]
-    text += (
-        f"Elsewhere install the package that provides each "
-        f"(Fedora/RHEL: dnf provides '*/{example}'; Debian: apt-file search {example}). "
-        "The command line works without them (configurator --help)."
+    provides = (
+        "the package that provides each "
+        f"(Fedora/RHEL: dnf provides '*/{example}'; Debian: apt-file search {example})"
     )
-    return text
+    if packages:
+        text += (
+            f"On Debian or Ubuntu: sudo apt-get install {' '.join(packages)}. "
+            f"Elsewhere install {provides}. "
+        )
+    else:
+        text += f"Install {provides}. "
+    return text + "The command line works without them (configurator --help)."
 
 
 def missing_libraries(target: Path) -> list[str]:
@@ -159,7 +163,7 @@ def _pyside_qt_dir() -> Path | None:
 
 
 def _platform_plugin(qt_dir: Path) -> Path | None:
-    """The platform plugin Qt will load: QT_QPA_PLATFORM's, else Wayland's or X11's."""
+    """The platform plugin Qt will load: QT_QPA_PLATFORM's, else X11's outside Wayland."""
     requested = os.environ.get("QT_QPA_PLATFORM", "")
     if requested:
         # "xcb:option=value" adds options; "wayland;xcb" lists fallbacks, which Qt
@@ -167,8 +171,8 @@ def _platform_plugin(qt_dir: Path) -> Path | None:
         if ";" in requested:
             return None
         name = requested.split(":")[0].strip()
-    elif os.environ.get("WAYLAND_DISPLAY") and os.environ.get("XDG_SESSION_TYPE") == "wayland":
-        return None  # Qt tries Wayland, and X11 (XWayland) if that fails
+    elif os.environ.get("WAYLAND_DISPLAY"):
+        return None  # Qt may choose Wayland, and X11 (XWayland) if that fails
     else:
         name = "xcb"
     if not name:
