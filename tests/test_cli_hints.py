@@ -19,8 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from support.smtp import Pki, StartServer
 
 from configurator import store
+
+pytest_plugins = ["support.smtp"]
 
 REPO = Path(__file__).resolve().parents[1]
 COMMAND = [sys.executable, "-m", "configurator"]
@@ -218,3 +221,23 @@ def test_the_default_store_needs_no_option(tmp_path: Path, other: Path) -> None:
     result = run(["--data-dir", str(default), "show"], env)
     assert result.returncode == 3
     assert hint_after(result.stderr, "set --help':") == ["set"]
+
+
+def test_the_certificate_hints_of_a_check_name_the_store(
+    selection: Selection, other: Path, smtp_server: StartServer, pki: Pki
+) -> None:
+    server = smtp_server(tls="starttls", cert=pki.untrusted)
+    save(selection, f"--port={server.port}", "--timeout=5")
+
+    checked = run([*selection.options, "test"], selection.env)
+
+    assert checked.returncode == 6
+    [pin] = [line for line in checked.stdout.splitlines() if "--tls-fingerprint" in line]
+    words = shlex.split(pin)
+    assert words[: 1 + len(selection.expected)] == ["configurator", *selection.expected]
+    [trust] = [line for line in checked.stdout.splitlines() if "--ca-file" in line]
+    assert shlex.split(trust)[1:-3] == selection.expected
+    # Pasted in another shell, the pin goes to this store, and its check passes.
+    pinned = run(words[1:], elsewhere(selection, other))
+    assert pinned.returncode == 0, pinned.stderr
+    assert run([*selection.options, "test"], selection.env).returncode == 0
