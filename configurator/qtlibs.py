@@ -74,7 +74,14 @@ def problem() -> str | None:
             # Lazy binding: only the libraries are resolved now, symbols when Qt uses them.
             dlopen(str(target), os.RTLD_LAZY)
         except OSError as exc:
-            return explain(missing_libraries(target) or [_first_missing(str(exc))], target)
+            missing = missing_libraries(target) or _named_missing(str(exc))
+            if missing:
+                return explain(missing, target)
+            # Not a missing library (a library too old for Qt, say): the loader's words.
+            return (
+                f"the window cannot start: Qt's platform plugin {target} cannot be loaded: "
+                f"{exc}. The command line works without it (configurator --help)."
+            )
     return None
 
 
@@ -132,9 +139,10 @@ def missing_libraries(target: Path) -> list[str]:
     return missing
 
 
-def _first_missing(error: str) -> str:
+def _named_missing(error: str) -> list[str]:
     """The library the loader names in "libx.so.1: cannot open shared object file: ..."."""
-    return error.split(":", 1)[0].strip() or error
+    name, _, rest = error.partition(":")
+    return [name.strip()] if "cannot open shared object file" in rest else []
 
 
 def _targets() -> list[Path]:

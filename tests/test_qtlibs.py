@@ -178,3 +178,18 @@ def test_the_check_reads_ldd_s_list_of_every_missing_library(tmp_path: Path) -> 
     missing = qtlibs.missing_libraries(alone)
     assert missing[:3] == ["libQt6XcbQpa.so.6", "libQt6Gui.so.6", "libQt6Core.so.6"]
     assert all(name.startswith("libQt6") for name in missing)
+
+
+def test_a_plugin_that_fails_for_another_reason_is_reported_in_the_loader_s_words(
+    tmp_path: Path, data_dir: Path
+) -> None:
+    """Not a library at all (a damaged file): no package can be named, the loader's error is."""
+    plugins = tmp_path / "platforms"
+    plugins.mkdir()
+    (plugins / "libqxcb.so").write_bytes(b"\x7fELF damaged")
+
+    result = launch(plugins, data_dir)
+
+    assert result.returncode == 1, result.stderr
+    assert f"Qt's platform plugin {plugins / 'libqxcb.so'} cannot be loaded: " in result.stderr
+    assert "apt-get" not in result.stderr
