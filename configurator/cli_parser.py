@@ -130,13 +130,9 @@ class _RefuseArgvSecret(argparse.Action):
         )
 
 
-# The end of every command's help, one paragraph wrapped like the rest: the command's
-# own exit codes, and where the rest is.  The options that choose the store, the
-# environment and every exit code are described once, in "configurator --help".
-_COMMAND_EPILOG = (
-    "Exit codes: {codes}. The store (--data-dir, --system), the environment and every exit "
-    "code: {prog} --help"
-)
+# The end of every command's help: the options that choose the store, the environment
+# and the exit codes are described once, in "configurator --help".
+_COMMAND_EPILOG = f"Store options, environment and exit codes: {PROG} --help"
 
 
 def _subparser(
@@ -145,15 +141,13 @@ def _subparser(
     summary: str,
     description: str,
     common: _Parser,
-    *,
-    codes: str,
 ) -> argparse.ArgumentParser:
     return commands.add_parser(
         name,
         parents=[common],
         help=summary,
         description=description,
-        epilog=_COMMAND_EPILOG.format(codes=codes, prog=PROG),
+        epilog=_COMMAND_EPILOG,
         formatter_class=_HelpFormatter,
         allow_abbrev=False,
     )
@@ -238,7 +232,6 @@ def build_parser() -> argparse.ArgumentParser:
         "Print the stored mail server settings. The password is never printed; only "
         "whether one is set.",
         common,
-        codes="0 printed, 3 nothing stored, 4 the stored settings cannot be read",
     )
     show.add_argument(
         "--json",
@@ -256,8 +249,6 @@ def build_parser() -> argparse.ArgumentParser:
         "An option not given keeps its stored value; an option given with an empty value "
         "('') makes it empty. Nothing is written unless every value is valid.",
         common,
-        codes="0 stored, 5 invalid input (nothing stored), 4 the stored settings cannot be read, "
-        "1 this account may not change the store",
     )
     _add_field_options(set_)
 
@@ -269,8 +260,6 @@ def build_parser() -> argparse.ArgumentParser:
         "no copy of the old settings file can be decrypted any more. Alert e-mail cannot "
         "be sent until new settings are stored. Asks for confirmation on a terminal.",
         common,
-        codes="0 done or nothing to reset, 2 refused (no terminal and no --yes) or declined, "
-        "1 this account may not change the store",
     )
     reset.add_argument("--yes", action="store_true", help="confirm without asking")
     _add_test_parser(commands, common)
@@ -294,7 +283,6 @@ def _add_audit_parser(
         "record that was changed, removed, reordered or inserted is found and named. "
         "Exit 0 when intact, 4 when not (or when it cannot be read or verified).",
         common,
-        codes="0 intact, 4 broken, or it cannot be read or verified",
     )
     audit.add_argument(
         "--json",
@@ -319,8 +307,6 @@ def _add_test_parser(
         "and the fix. The settings are not changed, except that --to remembers its address "
         "as the Test Recipient.",
         common,
-        codes="0 every step passed, 6 a step failed, 3 nothing stored, 4 the stored settings "
-        "cannot be read, 130 interrupted",
     )
     test.add_argument(
         "--to",
@@ -367,8 +353,6 @@ def _add_detect_parser(
         "kept. The password is only ever sent over an encrypted connection. A server that "
         "answers only without encryption is reported with a warning, never proposed silently.",
         common,
-        codes="0 an encrypted combination works, 6 none works, 3 nothing stored, 4 the stored "
-        "settings cannot be read, 130 interrupted",
     )
     detect.add_argument(
         "--json",

@@ -550,10 +550,10 @@ def test_detect_with_nothing_listening_finds_nothing(data_dir: Path, extra: list
 
 def test_detect_help_and_test_help_describe_the_options() -> None:
     test_help = run_cli("test", "--help").stdout
-    for text in ("--to", "--timeout", "--json", "--transcript", "6 a step failed"):
-        assert text in " ".join(test_help.split())
+    for text in ("--to", "--timeout", "--json", "--transcript", "configurator --help"):
+        assert text in test_help
     detect_help = run_cli("detect", "--help").stdout
-    for text in ("--json", "--apply", "--allow-unencrypted", "6 none works", "130 interrupted"):
+    for text in ("--json", "--apply", "--allow-unencrypted", "the stored port"):
         assert text in " ".join(detect_help.split())
 
 

@@ -186,8 +186,7 @@ def test_help_explains_the_system_store_and_its_environment_variable() -> None:
     assert "access control lists are not managed" in text  # Windows, said plainly
     for command in ("show", "set", "audit"):  # a command's help points there
         text = " ".join(run_cli(command, "--help").stdout.split())
-        assert "The store (--data-dir, --system)" in text
-        assert text.endswith("configurator --help")
+        assert text.endswith("Store options, environment and exit codes: configurator --help")
 
 
 def test_the_keyring_cannot_hold_the_system_stores_key(system_dir: Path) -> None:
