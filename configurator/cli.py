@@ -208,6 +208,7 @@ def _run(argv: Sequence[str] | None, console: Console) -> int:
     args = _parse(words)
     if isinstance(args, int):
         return args
+    args.words = words  # for hints that repeat this call (as another account)
     store = _open_store(args.data_dir, system=args.system, console=console)
     if isinstance(store, int):
         return store

@@ -949,6 +949,10 @@ def test_a_reader_can_show_but_not_change(shared_store: Path) -> None:
     assert "may not change the settings" in changed.stderr
     assert "no write permission" in changed.stderr
     assert "Nothing was changed" in changed.stderr
+    if _scope_user() is not None:
+        # As root, who manages it; sudo clears CONFIGURATOR_DATA_DIR, so the store is named.
+        hint = f"sudo configurator --data-dir {shared_store} set --port 25 --password-stdin"
+        assert f"To run it as the account that manages the store: {hint}\n" in changed.stderr
 
     reset = run_as_scope_user("reset", "--yes")
     assert reset.returncode == 1

@@ -443,6 +443,8 @@ def test_a_member_of_the_group_may_read_but_only_administrators_may_change(
     assert "You may not change the system-wide settings" in changed.stderr
     assert "only administrators can change them (root)" in changed.stderr
     assert "Nothing was changed" in changed.stderr
+    hint = "sudo configurator --system set --port 25 --password-stdin"
+    assert f"To run it as the account that manages the store: {hint}\n" in changed.stderr
 
     reset = as_nobody("--system", "reset", "--yes")
     assert reset.returncode == 1

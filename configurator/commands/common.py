@@ -13,9 +13,11 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from configurator.cli import PROG, Exit
-from configurator.errors import UNLOCK_FAILURES, SettingsUnreadable, Unreadable
+from configurator.errors import UNLOCK_FAILURES, NotWritable, SettingsUnreadable, Unreadable
 
 if TYPE_CHECKING:
+    import argparse
+
     from configurator import model
     from configurator.cli import Console
     from configurator.store import Store
@@ -69,6 +71,46 @@ def report_unreadable(exc: SettingsUnreadable, store: Store, console: Console) -
     if exc.reason in UNLOCK_FAILURES and may_write(store):
         record(store, console, "unlock_failed", detail=exc.reason.value)
     return Exit.UNREADABLE
+
+
+def refuse_change(
+    exc: NotWritable, store: Store, args: argparse.Namespace, console: Console
+) -> int:
+    """This account may not change the store: say so, and how its manager would run the call."""
+    console.err(f"{PROG}: {exc} {NOTHING_CHANGED}")
+    as_manager = _as_manager(store, getattr(args, "words", ()))
+    if as_manager is not None:
+        console.err(f"To run it as the account that manages the store: {as_manager}")
+    return Exit.ERROR
+
+
+def _as_manager(store: Store, words: Sequence[str]) -> str | None:
+    """This call run with ``sudo`` as the store's manager, naming the store; None if no help.
+
+    ``sudo`` clears the environment, so a store chosen through
+    ``CONFIGURATOR_DATA_DIR`` must be named on the command line.
+    """
+    import os
+    import shlex
+
+    if os.name != "posix" or os.geteuid() == 0 or not words:
+        return None
+    import getpass
+
+    manager = store.manager()
+    if manager == getpass.getuser():  # its own store, made read-only: not a matter of accounts
+        return None
+    rest: list[str] = []
+    skip = False
+    for word in words:
+        if skip:
+            skip = False
+        elif word == "--data-dir":
+            skip = True
+        elif word != "--system" and not word.startswith("--data-dir="):
+            rest.append(word)
+    sudo = "sudo" if manager == "root" else f"sudo -u {shlex.quote(manager)}"
+    return f"{sudo} {command(store, *rest)}"
 
 
 def report_invalid(exc: model.ValidationError, console: Console) -> int:

@@ -71,8 +71,7 @@ def run(args: argparse.Namespace, store: Store, console: Console) -> int:
         try:
             store.require_writable()
         except NotWritable as exc:
-            console.err(f"{PROG}: {exc} {common.NOTHING_CHANGED}")
-            return Exit.ERROR
+            return common.refuse_change(exc, store, args, console)
 
     from configurator import mail
 

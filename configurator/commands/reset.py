@@ -25,8 +25,7 @@ def run(args: argparse.Namespace, store: Store, console: Console) -> int:
     try:
         store.require_writable()
     except NotWritable as exc:
-        console.err(f"{PROG}: {exc} {common.NOTHING_CHANGED}")
-        return Exit.ERROR
+        return common.refuse_change(exc, store, args, console)
     key_file = store.data_dir / keys.KEY_FILE_NAME
     if not store.path.exists() and not key_file.exists():
         console.out(f"Nothing is stored in {store.data_dir}: there was nothing to reset.")
