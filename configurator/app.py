@@ -72,6 +72,10 @@ def run(data_dir: Path | None, *, self_test: bool = False) -> int:
     from configurator.errors import StoreError
 
     missing = missing_display()
+    if missing is None:
+        from configurator import qtlibs
+
+        missing = qtlibs.problem()
     if missing is not None:
         print(f"configurator: {missing}", file=sys.stderr)
         return 1

@@ -61,7 +61,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from configurator import fsutil, keys, model
-from configurator.errors import KeyUnavailable, StoreError, UnsafePath
+from configurator.errors import KeyUnavailable, StoreError, UnsafePath, reason_words
 from configurator.frozen import frozen
 
 AUDIT_FILE_NAME = "audit.log"
@@ -93,6 +93,21 @@ class Action(enum.StrEnum):
             "check": "mail server checked",
             "start_again": "unreadable settings set aside",
         }[self.value]
+
+
+def action_words(action: str) -> str:
+    """What an action did, in words ("settings saved"); an unknown one as recorded."""
+    try:
+        return Action(action).label
+    except ValueError:
+        return action
+
+
+def detail_words(action: str, detail: str) -> str:
+    """A record's detail in words: a failed unlock keeps its reason's code, shown here in words."""
+    if action == Action.UNLOCK_FAILED:
+        return reason_words(detail)
+    return detail
 
 
 # The actions that change what is stored (for ``last_change``).

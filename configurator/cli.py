@@ -20,9 +20,10 @@ answered without building the parser (``_QUICK_CALLS``).
 from __future__ import annotations
 
 import enum
+import io
 import sys
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TextIO
 
 from configurator.errors import StoreError
 
@@ -49,6 +50,9 @@ class Exit(enum.IntEnum):
     # an administrator relies on, and not 1, since the change itself succeeded.
     NOT_RECORDED = 8
     INTERRUPTED = 130  # Ctrl+C, as shells report a SIGINT
+    # The reader of the output went away (``configurator audit | head -2``): the
+    # status of a Unix tool ended by SIGPIPE, as shells report it (128 + 13).
+    READER_GONE = 141
 
 
 class Console:
@@ -56,27 +60,99 @@ class Console:
 
     Normal output never contains a password; the filter is a second line of
     defence for error messages built from exceptions, whose text is not ours.
+
+    When the reader of the output goes away (``configurator show | head -1``),
+    everything after is dropped quietly, on both streams, as if SIGPIPE had
+    ended the program; but the command finishes what it changes (a save is
+    still recorded in the audit trail), and work that only produces output
+    registers to be cancelled (``when_reader_gone``).  ``main`` then exits
+    with ``Exit.READER_GONE``, the status of a Unix tool ended by SIGPIPE.
     """
 
     def __init__(self) -> None:
         self.secrets: list[str] = []
+        self.reader_gone = False
+        self._on_reader_gone: list[Callable[[], object]] = []
 
     def out(self, text: str = "") -> None:
-        print(_printable(text, sys.stdout))
+        self._put(sys.stdout, text + "\n")
 
     def err(self, text: str) -> None:
-        print(_printable(self.hide(text), sys.stderr), file=sys.stderr)
+        self._put(sys.stderr, self.hide(text) + "\n")
 
     def write(self, text: str) -> None:
         """Write without adding a line end, and flush: progress must show as it happens."""
-        sys.stdout.write(_printable(text, sys.stdout))
-        sys.stdout.flush()
+        self._put(sys.stdout, text, flush=True)
+
+    def when_reader_gone(self, callback: Callable[[], object]) -> None:
+        """Call ``callback`` (once) when the output can no longer be read, e.g. to cancel."""
+        if self.reader_gone:
+            callback()
+        else:
+            self._on_reader_gone.append(callback)
+
+    def flush(self) -> None:
+        """Hand on what is buffered: a reader already gone shows only here for short output."""
+        for stream in (sys.stdout, sys.stderr):
+            self._put(stream, "", flush=True)
+
+    def lost(self, stream: TextIO) -> None:
+        """The reader of ``stream`` went away: send the rest to the null device, quietly.
+
+        The null device takes what is still buffered, so that flushing at exit
+        does not fail again (the Python docs' "Note on SIGPIPE").
+        """
+        import os
+
+        try:
+            fd = stream.fileno()
+            devnull = os.open(os.devnull, os.O_WRONLY)
+        except (AttributeError, OSError, ValueError):  # not a file (captured in tests)
+            pass
+        else:
+            os.dup2(devnull, fd)
+            os.close(devnull)
+        if not self.reader_gone:
+            self.reader_gone = True
+            callbacks, self._on_reader_gone = self._on_reader_gone, []
+            for callback in callbacks:
+                callback()
+
+    def _put(self, stream: TextIO | None, text: str, *, flush: bool = False) -> None:
+        if stream is None or self.reader_gone:  # no console at all (pythonw); quiet now
+            return
+        try:
+            _write(stream, _printable(text, stream))
+            if flush:
+                stream.flush()
+        except BrokenPipeError:
+            self.lost(stream)
 
     def hide(self, text: str) -> str:
         for secret in self.secrets:
             if secret:
                 text = text.replace(secret, "(hidden)")
         return text
+
+
+# Characters per write on an unbuffered stream: at most 4096 bytes in UTF-8, which
+# a pipe takes whole or not at all (PIPE_BUF).
+_PIECE = 1024
+
+
+def _write(stream: TextIO, text: str) -> None:
+    """Write ``text`` so that a reader going away is always noticed.
+
+    Unbuffered (``python -u``, ``PYTHONUNBUFFERED``, common in containers),
+    one long write to a pipe whose reader leaves is cut short without an
+    error, and the text layer drops the rest unnoticed; pieces no longer than
+    a pipe's atomic size are taken whole or fail with ``BrokenPipeError``.
+    """
+    if not isinstance(getattr(stream, "buffer", None), io.RawIOBase):
+        stream.write(text)
+        return
+    for start in range(0, len(text), _PIECE):
+        stream.write(text[start : start + _PIECE])
 
 
 def _printable(text: str, stream: object) -> str:
@@ -89,14 +165,41 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run one call of the command line and return its exit code."""
     console = Console()
     try:
-        return _run(argv, console)
+        code = _run(argv, console)
     except KeyboardInterrupt:
         console.err(f"{PROG}: interrupted.")
-        return Exit.INTERRUPTED
-    except Exception as exc:  # the last resort: one line, never a traceback
-        message = " ".join(str(exc).split())
-        console.err(f"{PROG}: unexpected error ({type(exc).__name__}): {message}")
-        return Exit.ERROR
+        code = Exit.INTERRUPTED
+    except BrokenPipeError as exc:  # written past the console: --help, the window's report
+        for stream in (sys.stdout, sys.stderr):
+            if stream is not None and _reader_left(stream):
+                console.lost(stream)
+        code = Exit.READER_GONE if console.reader_gone else _unexpected(exc, console)
+    except Exception as exc:
+        code = _unexpected(exc, console)
+    console.flush()
+    return Exit.READER_GONE if console.reader_gone else code
+
+
+def _reader_left(stream: TextIO) -> bool:
+    """Whether ``stream`` is a pipe whose reader went away (a broken pipe may be another one)."""
+    import select
+
+    try:
+        fd = stream.fileno()
+    except (AttributeError, OSError, ValueError):
+        return False
+    if not hasattr(select, "poll"):  # no poll() on Windows
+        return False
+    poller = select.poll()
+    poller.register(fd, select.POLLOUT)
+    return any(events & select.POLLERR for _, events in poller.poll(0))
+
+
+def _unexpected(exc: Exception, console: Console) -> int:
+    """The last resort: one line, never a traceback."""
+    message = " ".join(str(exc).split())
+    console.err(f"{PROG}: unexpected error ({type(exc).__name__}): {message}")
+    return Exit.ERROR
 
 
 def _run(argv: Sequence[str] | None, console: Console) -> int:
@@ -109,6 +212,7 @@ def _run(argv: Sequence[str] | None, console: Console) -> int:
     args = _parse(words)
     if isinstance(args, int):
         return args
+    args.words = words  # for hints that repeat this call (as another account)
     store = _open_store(args.data_dir, system=args.system, console=console)
     if isinstance(store, int):
         return store

@@ -11,10 +11,16 @@ launch of the window and a plain ``show`` are answered without them
 from __future__ import annotations
 
 import argparse
-from typing import NoReturn
+import sys
+from typing import TYPE_CHECKING, NoReturn
 
 from configurator import __version__, model
 from configurator.cli import PROG
+
+if TYPE_CHECKING:
+    from _typeshed import SupportsWrite
+
+    _Commands = argparse._SubParsersAction["_Parser"]
 
 EPILOG = """\
 exit codes:
@@ -32,6 +38,8 @@ exit codes:
   6  the mail server check failed (test), or no encrypted combination
      works (detect)
   130  interrupted (Ctrl+C); a running check is cancelled cleanly
+  141  the reader of the output went away (configurator audit | head -2):
+       the call ends quietly, with the status of a tool ended by SIGPIPE
 
 environment:
   CONFIGURATOR_DATA_DIR     the data directory, unless --data-dir or --system
@@ -63,16 +71,39 @@ SYSTEM_HELP = (
 )
 
 
+class _Parser(argparse.ArgumentParser):
+    """Lets a reader going away be noticed (argparse drops the error and the rest of the text).
+
+    ``cli.main`` then ends the call quietly, as for any other output.
+    """
+
+    def _print_message(self, message: str, file: SupportsWrite[str] | None = None) -> None:
+        if message:
+            stream = file or sys.stderr
+            stream.write(message)
+            flush = getattr(stream, "flush", None)
+            if flush is not None:
+                flush()
+
+
 class _HelpFormatter(argparse.HelpFormatter):
     """Wraps prose, but keeps text laid out by hand (the exit code table) as it is."""
 
     def _fill_text(self, text: str, width: int, indent: str) -> str:
         if "\n" in text:
             return "".join(indent + line for line in text.splitlines(keepends=True))
-        return super()._fill_text(text, width, indent)
+        import textwrap
+
+        return textwrap.fill(
+            " ".join(text.split()),
+            width,
+            initial_indent=indent,
+            subsequent_indent=indent,
+            break_on_hyphens=False,
+        )
 
     def _split_lines(self, text: str, width: int) -> list[str]:
-        """Never break a path or an option name at one of its hyphens."""
+        """Never break a path or an option name at one of its hyphens (nor in ``_fill_text``)."""
         import textwrap
 
         return textwrap.wrap(" ".join(text.split()), width, break_on_hyphens=False)
@@ -99,19 +130,24 @@ class _RefuseArgvSecret(argparse.Action):
         )
 
 
+# The end of every command's help: the options that choose the store, the environment
+# and the exit codes are described once, in "configurator --help".
+_COMMAND_EPILOG = f"Store options, environment and exit codes: {PROG} --help"
+
+
 def _subparser(
-    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+    commands: _Commands,
     name: str,
     summary: str,
     description: str,
-    common: argparse.ArgumentParser,
+    common: _Parser,
 ) -> argparse.ArgumentParser:
     return commands.add_parser(
         name,
         parents=[common],
         help=summary,
         description=description,
-        epilog=EPILOG,
+        epilog=_COMMAND_EPILOG,
         formatter_class=_HelpFormatter,
         allow_abbrev=False,
     )
@@ -155,18 +191,22 @@ def _add_field_options(parser: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The whole command line; ``--data-dir`` is accepted before and after the command."""
-    common = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    common = _Parser(add_help=False, allow_abbrev=False)
     data_dir_help = (
         "the data directory holding settings.enc (and settings.key); "
-        "default: $CONFIGURATOR_DATA_DIR, else the per-user data directory"
+        "default: $CONFIGURATOR_DATA_DIR, else the per-user data directory. Like --system, "
+        "it may also follow the command"
     )
-    # SUPPRESS: given after the command it overrides, absent it keeps the top-level value.
-    common.add_argument("--data-dir", metavar="PATH", default=argparse.SUPPRESS, help=data_dir_help)
+    # Accepted after the command too, where they override the top-level value (absent,
+    # SUPPRESS keeps it); described only in the top-level help, as are all common options.
     common.add_argument(
-        "--system", action="store_true", default=argparse.SUPPRESS, help=SYSTEM_HELP
+        "--data-dir", metavar="PATH", default=argparse.SUPPRESS, help=argparse.SUPPRESS
+    )
+    common.add_argument(
+        "--system", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
     )
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog=PROG,
         description="Set up the outgoing mail server (SMTP) that carries the security "
         "platform's alert e-mails. Without a command the configuration window opens.",
@@ -229,8 +269,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_audit_parser(
-    commands: argparse._SubParsersAction[argparse.ArgumentParser],
-    common: argparse.ArgumentParser,
+    commands: _Commands,
+    common: _Parser,
 ) -> None:
     audit = _subparser(
         commands,
@@ -253,8 +293,8 @@ def _add_audit_parser(
 
 
 def _add_test_parser(
-    commands: argparse._SubParsersAction[argparse.ArgumentParser],
-    common: argparse.ArgumentParser,
+    commands: _Commands,
+    common: _Parser,
 ) -> None:
     test = _subparser(
         commands,
@@ -301,25 +341,27 @@ def _add_test_parser(
 
 
 def _add_detect_parser(
-    commands: argparse._SubParsersAction[argparse.ArgumentParser],
-    common: argparse.ArgumentParser,
+    commands: _Commands,
+    common: _Parser,
 ) -> None:
     detect = _subparser(
         commands,
         "detect",
         "find the port and connection security that work with the stored server",
-        "Try the usual combinations with the stored server at the same time -- SSL/TLS on "
-        "port 465, STARTTLS on 587 and on 25 -- with the stored user name and password, "
-        "and propose the first that works, in that order. The password is only ever sent "
-        "over an encrypted connection. A server that answers only without encryption is "
-        "reported with a warning, never proposed silently.",
+        "Try the stored port and the usual combinations with the stored server at the same "
+        "time -- the stored port with its Connection Security (STARTTLS when it has none), "
+        "SSL/TLS on port 465, STARTTLS on 587 and on 25 -- with the stored user name and "
+        "password, and propose the first that works, in that order: settings that work are "
+        "kept. The password is only ever sent over an encrypted connection. A server that "
+        "answers only without encryption is reported with a warning, never proposed silently.",
         common,
     )
     detect.add_argument(
         "--json",
         action="store_true",
         help="print only one JSON object: server, found, summary, best (port and security), "
-        "warning, and every probe with its verdict, failure and certificate",
+        "warning, tried (port and security of each combination, in order), and every probe "
+        "with its verdict, failure and certificate",
     )
     detect.add_argument(
         "--apply",

@@ -34,6 +34,28 @@ UNLOCK_FAILURES = frozenset(
     }
 )
 
+_REASON_WORDS = {
+    Unreadable.CORRUPT: "the settings file is damaged or not a settings file",
+    Unreadable.TAMPERED: "the settings file was changed after it was saved",
+    Unreadable.KEY_MISSING: "the data key is missing",
+    Unreadable.KEY_UNAVAILABLE: "the data key could not be read",
+    Unreadable.KEY_MISMATCH: "the data key does not belong to the settings file",
+    Unreadable.NEWER_FORMAT: "the settings were saved by a newer version",
+    Unreadable.NO_ACCESS: "the settings file cannot be read by this account",
+    Unreadable.UNSAFE: "a file or folder of the store is not safe to use",
+}
+
+
+def reason_words(code: str) -> str:
+    """A reason's code in words, for texts that keep only the code (an audit record's detail).
+
+    Anything that is not a known code is returned as it is.
+    """
+    try:
+        return _REASON_WORDS.get(Unreadable(code), code)
+    except ValueError:
+        return code
+
 
 class StoreError(Exception):
     """Base of every error the store raises; ``str()`` is fit to show a user."""

@@ -555,8 +555,8 @@ def test_appending_reads_only_the_end_of_a_long_trail(
         read_sizes.append(len(data))
         return data
 
-    monkeypatch.setattr(os, "read", counting_read)
-    audit.record(data_dir, audit.Action.CHECK)
-    monkeypatch.undo()
+    with monkeypatch.context() as patch:
+        patch.setattr(os, "read", counting_read)
+        audit.record(data_dir, audit.Action.CHECK)
     assert len(many) > 4 * fsutil.MAX_RECORD_BYTES
     assert sum(read_sizes) <= 2 * fsutil.MAX_RECORD_BYTES + 2 + 4096

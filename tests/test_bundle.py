@@ -532,3 +532,31 @@ def test_qt_and_python_find_all_their_libraries_inside_the_bundle(bundle: Path) 
             if match and not match.group(3).startswith(str(bundle.parent)):
                 missing.append(f"{library.name}: {match.group(1)} => {match.group(3)}")
     assert missing == []
+
+
+def test_the_bundle_names_a_missing_system_library_before_qt_aborts(
+    bundle: Path, tmp_path: Path
+) -> None:
+    """Qt's X11 plugin, copied so that it needs a library no system has: said, not aborted."""
+    plugins = tmp_path / "platforms"
+    plugins.mkdir()
+    original = Path(QLibraryInfo.path(QLibraryInfo.LibraryPath.PluginsPath)) / "platforms"
+    blob = (original / "libqxcb.so").read_bytes()
+    needed, absent = b"libxcb-cursor.so.0\0", b"libxcb-cursor.so.9\0"
+    assert blob.count(needed) == 1
+    (plugins / "libqxcb.so").write_bytes(blob.replace(needed, absent))
+    env = {k: v for k, v in os.environ.items() if k not in ("QT_QPA_PLATFORM", "WAYLAND_DISPLAY")}
+    env.update(DISPLAY=":97", QT_QPA_PLATFORM_PLUGIN_PATH=str(plugins))
+
+    result = subprocess.run(
+        [str(bundle), "--self-test"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+
+    assert result.returncode == 1, result.stderr
+    assert "Qt needs system libraries that are missing: libxcb-cursor.so.9" in result.stderr
+    assert "Could not load the Qt platform plugin" not in result.stderr

@@ -31,6 +31,7 @@ from support.smtp import (
 )
 
 from configurator import audit, cli, fsutil, keys, mail
+from configurator.errors import reason_words
 from configurator.mail import Candidate
 from configurator.model import Security
 from configurator.store import Store
@@ -184,7 +185,7 @@ def test_set_records_the_keys_of_the_changed_fields_and_never_a_value(data_dir: 
     shown = run_cli("audit")
     assert shown.returncode == 0, shown.stderr
     rows = table_rows(shown.stdout)
-    assert [row[2] for row in rows] == ["submit"] * 3
+    assert [row[2] for row in rows] == ["settings saved"] * 3
     assert rows[1][3] == "port"
     assert rows[2][3] == "password"
     assert all(row[1] == getpass.getuser() for row in rows)
@@ -230,7 +231,8 @@ def test_reset_is_recorded_and_the_trail_survives_it(data_dir: Path) -> None:
     set_full()
     shown = run_cli("audit")
     assert shown.returncode == 0
-    assert [row[2] for row in table_rows(shown.stdout)] == ["submit", "submit", "reset", "submit"]
+    saved, reset = "settings saved", "settings reset"
+    assert [row[2] for row in table_rows(shown.stdout)] == [saved, saved, reset, saved]
     assert shown.stdout.splitlines()[-1] == "Chain intact: 4 entries"
 
 
@@ -321,13 +323,18 @@ def test_a_failed_unlock_is_recorded_with_its_reason(
     damage(data_dir)
     shown = run_cli("show")
     assert shown.returncode == 4
-    assert f"({reason})" in shown.stderr
+    assert reason not in shown.stderr
     assert "Warning" not in shown.stderr
 
-    found = entries()
+    found = entries()  # JSON keeps the codes, for programs
     assert [entry["action"] for entry in found] == ["submit", "unlock_failed"]
     assert found[1]["detail"] == reason
     assert found[1]["fields_changed"] == []
+    # The table says it in words.
+    rows = table_rows(run_cli("audit").stdout)
+    assert rows[1][2] == "stored settings could not be opened"
+    assert rows[1][-1] == reason_words(reason)
+    assert reason not in rows[1][-1]
 
 
 def test_a_damaged_file_that_is_not_a_key_problem_is_not_an_unlock_failure(
@@ -338,7 +345,8 @@ def test_a_damaged_file_that_is_not_a_key_problem_is_not_an_unlock_failure(
     path.write_bytes(path.read_bytes()[:10])  # cut short: corrupt, not a wrong key
     shown = run_cli("show")
     assert shown.returncode == 4
-    assert "(corrupt)" in shown.stderr
+    assert "corrupt" not in shown.stderr
+    assert "is truncated" in shown.stderr
     assert actions() == ["submit"]
 
 

@@ -426,7 +426,8 @@ def test_an_untrusted_certificate_is_shown_with_the_commands_that_trust_it(
     assert f"SHA-256:  {colons}" in result.stdout
     [issuer] = [line for line in result.stdout.splitlines() if line.startswith("  Issuer:")]
     assert "O=Unknown CA" in issuer
-    assert "configurator set --ca-file" in result.stdout
+    # The store came from CONFIGURATOR_DATA_DIR: the hints name it, to work in any shell.
+    assert f"configurator --data-dir {data_dir} set --ca-file" in result.stdout
     assert server.auth_attempts == []
     [pin] = [line for line in result.stdout.splitlines() if "--tls-fingerprint" in line]
     assert pin.split()[-1] == fingerprint
@@ -579,26 +580,28 @@ def test_detect_with_nothing_listening_finds_nothing(data_dir: Path, extra: list
         assert data["found"] is False
         assert data["best"] is None
         assert [(p["port"], p["verdict"]) for p in data["probes"]] == [
+            (587, "failed"),  # the stored combination comes first
             (465, "failed"),
-            (587, "failed"),
             (25, "failed"),
         ]
         assert {p["failure"]["problem"] for p in data["probes"]} == {"connection_refused"}
         return
     for label in ("SSL/TLS on port 465", "STARTTLS on port 587", "STARTTLS on port 25"):
-        [line] = [line for line in result.stdout.splitlines() if label in line]
-        assert line.startswith("failed ")
+        probes = [line for line in result.stdout.splitlines() if line.startswith("failed ")]
+        [line] = [line for line in probes if label in line]
         assert line.endswith("connection refused")
-    assert "No combination works (connection refused)." in result.stdout
+    assert "No combination works (connection refused). Tried: STARTTLS on port 587" in (
+        result.stdout
+    )
 
 
 def test_detect_help_and_test_help_describe_the_options() -> None:
     test_help = run_cli("test", "--help").stdout
-    for text in ("--to", "--timeout", "--json", "--transcript", "6  the mail server check"):
+    for text in ("--to", "--timeout", "--json", "--transcript", "configurator --help"):
         assert text in test_help
     detect_help = run_cli("detect", "--help").stdout
-    for text in ("--json", "--apply", "--allow-unencrypted", "130  interrupted"):
-        assert text in detect_help
+    for text in ("--json", "--apply", "--allow-unencrypted", "the stored port"):
+        assert text in " ".join(detect_help.split())
 
 
 def test_allow_unencrypted_needs_apply(data_dir: Path) -> None:
@@ -661,7 +664,8 @@ def test_detect_proposes_the_best_working_combination_with_the_command(
     assert f"SSL/TLS on port {refused}" in bad
     assert bad.endswith("connection refused")
     assert f"Best: STARTTLS on port {starttls.port} works and the login was accepted." in lines
-    assert f"To use it: configurator set --port {starttls.port} --security starttls" in lines
+    use = f"configurator --data-dir {data_dir} set --port {starttls.port} --security starttls"
+    assert f"To use it: {use}" in lines
     assert starttls.auth_attempts == [("PLAIN", USERNAME)]
     assert stored_revision(data_dir) == revision
 
@@ -713,9 +717,10 @@ def test_detect_json_is_one_object_with_every_probe(
     assert data["found"] is True
     assert data["best"] == {"port": starttls.port, "security": "starttls"}
     assert data["applied"] == {"port": starttls.port, "security": "starttls"}
-    assert [probe["verdict"] for probe in data["probes"]] == ["failed", "works"]
-    assert data["probes"][1]["auth_verified"] is True
-    assert data["probes"][1]["certificate"]["fingerprint_sha256"] == leaf_fingerprint(pki.good)
+    # The stored combination is tried first.
+    assert [probe["verdict"] for probe in data["probes"]] == ["works", "failed"]
+    assert data["probes"][0]["auth_verified"] is True
+    assert data["probes"][0]["certificate"]["fingerprint_sha256"] == leaf_fingerprint(pki.good)
 
 
 def test_detect_warns_about_an_unencrypted_only_server_and_applies_it_only_when_allowed(
@@ -733,7 +738,7 @@ def test_detect_warns_about_an_unencrypted_only_server_and_applies_it_only_when_
 
     assert found.code == 6
     assert "WARNING: Only an unencrypted connection works" in found.stdout
-    assert f"configurator set --port {plain.port} --security none" in found.stdout
+    assert f"--data-dir {data_dir} set --port {plain.port} --security none" in found.stdout
     assert plain.auth_attempts == []  # no password over a plain connection, ever
 
     refused = detect(capsys, "--apply")
@@ -798,3 +803,71 @@ def test_detect_never_sends_the_password_in_clear_to_find_out(
     assert data["probes"][1]["verdict"] == "unencrypted"
     assert plain.auth_attempts == []
     assert found.code == 6
+
+
+# -- detect tries the stored port ------------------------------------------------------
+
+
+def test_detect_finds_a_server_on_its_own_port_that_test_just_passed(
+    data_dir: Path, smtp_server: StartServer, pki: Pki
+) -> None:
+    """The usual ports (465, 587, 25) answer nothing here; the stored random port does."""
+    server = smtp_server(tls="starttls", users=USERS)
+    store(data_dir, good_settings(server, pki))
+    assert run_cli("test").returncode == 0
+
+    found = run_cli("detect")
+
+    assert found.returncode == 0, found.stdout + found.stderr
+    stored_label = f"STARTTLS on port {server.port}"
+    heading = found.stdout.splitlines()[0]
+    assert heading.endswith(
+        f"{stored_label}, SSL/TLS on port 465, STARTTLS on port 587, STARTTLS on port 25."
+    )
+    assert f"Best: {stored_label} works and the login was accepted." in found.stdout
+    assert "The stored settings already use it." in found.stdout
+    assert "Nothing works" not in found.stdout
+
+    data = json.loads(run_cli("detect", "--json").stdout)
+    assert data["found"] is True
+    assert data["best"] == {"port": server.port, "security": "starttls"}
+    assert data["tried"] == [
+        {"port": server.port, "security": "starttls"},
+        {"port": 465, "security": "ssl_tls"},
+        {"port": 587, "security": "starttls"},
+        {"port": 25, "security": "starttls"},
+    ]
+    assert [probe["port"] for probe in data["probes"]] == [server.port, 465, 587, 25]
+
+
+def test_detect_says_which_ports_it_tried_when_nothing_works(data_dir: Path) -> None:
+    if not standard_ports_closed():
+        pytest.skip("a mail service listens on 127.0.0.1 here")
+    port = free_port()
+    store(data_dir, make_settings(port, security=Security.SSL_TLS))
+
+    found = run_cli("detect")
+
+    assert found.returncode == 6
+    tried = (
+        f"SSL/TLS on port {port}, SSL/TLS on port 465, STARTTLS on port 587, STARTTLS on port 25"
+    )
+    assert f"Tried: {tried}." in found.stdout
+    assert json.loads(run_cli("detect", "--json").stdout)["tried"][0] == {
+        "port": port,
+        "security": "ssl_tls",
+    }
+
+
+def test_detect_tries_a_stored_port_without_encryption_with_starttls_and_sends_no_password(
+    data_dir: Path, smtp_server: StartServer
+) -> None:
+    plain = smtp_server(tls="none", users=USERS, auth_over_plain=True)
+    store(data_dir, make_settings(plain.port, security=Security.NONE))
+
+    found = run_cli("detect")
+
+    assert found.returncode == 6  # nothing encrypted works: a warning, not "nothing works"
+    assert f"Only an unencrypted connection works (no encryption on port {plain.port})" in found.stdout
+    assert "No combination works" not in found.stdout
+    assert plain.auth_attempts == []

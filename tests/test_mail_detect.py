@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 
+import pytest
 from support.smtp import (
     PASSWORD,
     USERNAME,
@@ -162,3 +163,52 @@ def test_candidates_are_probed_in_parallel_each_with_the_timeout(silent_port: in
     assert len(reported) == 3
     problems = [probe.failure.problem for probe in found.probes if probe.failure]
     assert problems == [Problem.REPLY_TIMEOUT, Problem.GREETING_TIMEOUT, Problem.GREETING_TIMEOUT]
+
+
+USUAL = mail.DEFAULT_CANDIDATES
+
+
+@pytest.mark.parametrize(
+    ("port", "security", "expected"),
+    [
+        # A port of its own comes first, with its security ...
+        (2526, Security.STARTTLS, [Candidate(2526, Security.STARTTLS), *USUAL]),
+        (2465, Security.SSL_TLS, [Candidate(2465, Security.SSL_TLS), *USUAL]),
+        # ... and without encryption it is tried with STARTTLS (no password in clear).
+        (2525, Security.NONE, [Candidate(2525, Security.STARTTLS), *USUAL]),
+        # A usual combination is not tried twice; stored, it moves to the front.
+        (587, Security.STARTTLS, [USUAL[1], USUAL[0], USUAL[2]]),
+        (465, Security.SSL_TLS, list(USUAL)),
+        (25, Security.NONE, [USUAL[2], USUAL[0], USUAL[1]]),
+        # The usual port with another security is another combination.
+        (465, Security.STARTTLS, [Candidate(465, Security.STARTTLS), *USUAL]),
+    ],
+)
+def test_the_stored_port_is_always_tried_first(
+    port: int, security: Security, expected: list[Candidate]
+) -> None:
+    assert list(mail.candidates_for(port, security)) == expected
+
+
+def test_a_server_on_its_own_port_is_found(smtp_server: StartServer, pki: Pki) -> None:
+    """With the usual ports closed, detection finds a server only through its stored port."""
+    server = smtp_server(tls="starttls", users=USERS)
+    closed = [Candidate(free_port(), Security.SSL_TLS), Candidate(free_port(), Security.STARTTLS)]
+
+    found = mail.detect(
+        "127.0.0.1",
+        USERNAME,
+        PASSWORD,
+        5.0,
+        str(pki.ca_file),
+        candidates=mail.candidates_for(server.port, Security.STARTTLS, closed),
+    )
+
+    assert found.best is not None
+    assert found.best.candidate == Candidate(server.port, Security.STARTTLS)
+    assert found.to_dict()["tried"] == [
+        {"port": server.port, "security": "starttls"},
+        {"port": closed[0].port, "security": "ssl_tls"},
+        {"port": closed[1].port, "security": "starttls"},
+    ]
+    assert found.tried.startswith(f"STARTTLS on port {server.port}, SSL/TLS on port ")

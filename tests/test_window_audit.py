@@ -155,7 +155,21 @@ def test_a_missing_key_is_recorded_as_a_failed_unlock(
     assert window.mode is Mode.UNREADABLE
     (entry,) = trail(data_dir).entries
     assert entry.action == "unlock_failed"
-    assert entry.detail == "key_missing"
+    assert entry.detail == "key_missing"  # the record keeps the code ...
+
+
+def test_history_says_why_an_unlock_failed_in_words(
+    qtbot: QtBot, open_window: OpenWindow, data_dir: Path
+) -> None:
+    """... and History shows it in words, as ``configurator audit`` does."""
+    Store(data_dir).save(STORED)
+    (data_dir / "settings.key").unlink()
+    window = open_window()
+
+    dialog = open_history(qtbot, window)
+
+    (row,) = dialog.rows()
+    assert row[2:] == ("Stored settings could not be opened", "", "the data key is missing")
 
 
 def test_a_reader_records_nothing(

@@ -798,3 +798,34 @@ def test_the_window_loads_no_mail_code_until_a_check_is_opened(data_dir: Path) -
     # The probe is sensitive: opening the check loads the mail package (TLS still waits).
     assert "configurator.mail" in loaded["after"]
     assert "ssl" not in loaded["after"]
+
+
+def test_detect_in_the_window_tries_the_stored_port_first(
+    qtbot: QtBot, lab: Lab, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A server on a port of its own is found, as by the command line (mail.candidates_for)."""
+    starttls = lab.smtp_server(tls="starttls", users=USERS)
+    closed = (Candidate(free_port(), Security.SSL_TLS), Candidate(free_port(), Security.STARTTLS))
+    monkeypatch.setattr(mail, "DEFAULT_CANDIDATES", closed)
+    store_settings(lab.data_dir, make_settings(starttls.port, ca_file=str(lab.pki.ca_file)))
+    window = lab.open_window()
+
+    dialog = run_detect(qtbot, window)
+
+    rows = [
+        dialog.probes.topLevelItem(row).text(0) for row in range(dialog.probes.topLevelItemCount())
+    ]
+    assert rows == [f"STARTTLS on port {starttls.port}", *(c.label for c in closed)]
+    assert f"Trying STARTTLS on port {starttls.port}, " in dialog.explanation.text()
+    assert dialog.found is not None
+    assert dialog.verdict.title() == f"Use STARTTLS on port {starttls.port}"
+
+
+def test_the_detection_request_carries_the_form_s_port() -> None:
+    request = request_from_form({**FORM_VALUES, "port": "2526", "security": "none"})
+    assert isinstance(request, DetectRequest)
+    assert (request.port, request.security) == (2526, Security.NONE)
+    for port in ("", "0", "70000", "25x"):
+        request = request_from_form({**FORM_VALUES, "port": port})
+        assert isinstance(request, DetectRequest)
+        assert request.port is None

@@ -50,24 +50,48 @@ def run(args: argparse.Namespace, store: Store, console: Console) -> int:
 
 
 def _print_audit_table(entries: Sequence[audit.Entry], console: Console) -> None:
+    from configurator import audit
+
     header = ("Time", "User", "Action", "Fields changed", "Detail")
     rows = [header]
     for entry in entries:
-        detail = entry.detail if entry.verified else f"{entry.detail} [not verified]".lstrip()
+        detail = audit.detail_words(entry.action, entry.detail)
+        if not entry.verified:
+            detail = f"{detail} [not verified]".lstrip()
         rows.append(
             (
                 _audit_time(entry.time),
                 entry.user,
-                entry.action,
+                audit.action_words(entry.action),
                 ", ".join(entry.fields) or "-",
                 detail or "-",
             )
         )
     cleaned = [tuple(_no_controls(cell) for cell in row) for row in rows]
     widths = [max(len(row[column]) for row in cleaned) for column in range(len(header) - 1)]
+    lines = []
     for row in cleaned:
         cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
-        console.out("  ".join([*cells, row[-1]]).rstrip())
+        lines.append("  ".join([*cells, row[-1]]).rstrip())
+    from configurator.commands import common
+
+    columns = common.terminal_columns()
+    if columns is not None and any(len(line) > columns for line in lines):
+        _print_audit_entries(cleaned, console)
+        return
+    for line in lines:
+        console.out(line)
+
+
+def _print_audit_entries(rows: Sequence[tuple[str, ...]], console: Console) -> None:
+    """The table one entry at a time, each value on its own line: for a narrow terminal."""
+    header, *entries = rows
+    for number, entry in enumerate(entries):
+        if number:
+            console.out()
+        console.out(entry[0])
+        for label, value in zip(header[1:], entry[1:], strict=True):
+            console.out(f"  {label}: {value}")
 
 
 def _audit_time(text: str) -> str:

@@ -145,6 +145,7 @@ def run(args: argparse.Namespace, store: Store, console: Console) -> int:
     from configurator import mail
 
     token = mail.CancelToken()
+    console.when_reader_gone(token.cancel)  # nobody would see the result
     printer: _StepPrinter | None = None
     if not args.json:
         printer = _StepPrinter(console, terminal=_on_terminal())
@@ -158,7 +159,7 @@ def run(args: argparse.Namespace, store: Store, console: Console) -> int:
     if args.json:
         console.out(result.to_json())
     else:
-        _print_outcome(result, args, console)
+        _print_outcome(result, store, console)
         if args.transcript:
             console.out()
             console.out("Transcript (passwords hidden):")
@@ -209,7 +210,7 @@ def _check_heading(settings: model.Settings, recipient: str | None) -> str:
 _TRUSTABLE = frozenset({"cert_untrusted", "cert_wrong_host", "cert_pin_mismatch"})
 
 
-def _print_outcome(result: mail.CheckResult, args: argparse.Namespace, console: Console) -> None:
+def _print_outcome(result: mail.CheckResult, store: Store, console: Console) -> None:
     """After the steps: the verdict, and for a failure what it means and what to do."""
     console.out()
     if result.passed:
@@ -255,12 +256,12 @@ def _print_outcome(result: mail.CheckResult, args: argparse.Namespace, console: 
     if failure.problem.value not in _TRUSTABLE:
         return
     console.out()
-    pin = common.command(args, "set", "--tls-fingerprint", certificate.fingerprint)
+    pin = common.command(store, "set", "--tls-fingerprint", certificate.fingerprint)
     confirmed = "after confirming its fingerprint with the mail administrator"
     if failure.problem.value == "cert_untrusted":
         console.out("To trust it, either:")
         console.out("- trust the authority that issued it (its certificate as a PEM file):")
-        console.out(f"    {common.command(args, 'set', '--ca-file', '/path/to/ca.pem')}")
+        console.out(f"    {common.command(store, 'set', '--ca-file', '/path/to/ca.pem')}")
         console.out(f"- or pin exactly this certificate, {confirmed}:")
     else:
         # Wrong host or a different certificate than the pinned one: no authority to add.

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from configurator.cli import PROG, Exit
-from configurator.errors import UNLOCK_FAILURES, SettingsUnreadable, Unreadable
+from configurator.errors import UNLOCK_FAILURES, NotWritable, SettingsUnreadable, Unreadable
 
 if TYPE_CHECKING:
     import argparse
@@ -93,20 +93,64 @@ def may_write(store: Store) -> bool:
 
 
 def report_unreadable(exc: SettingsUnreadable, store: Store, console: Console) -> int:
-    """Say why the settings cannot be used; record a failed unlock if the trail may be written."""
+    """Say why the settings cannot be used; record a failed unlock if the trail may be written.
+
+    The reason's code (``exc.reason``) stays out of the text: the detail says
+    in words what is wrong, the advice what to do.
+    """
     if exc.reason is Unreadable.UNSAFE:
         # Not the settings' fault: a file or folder of the store that is not safe to use.
         console.err(f"{PROG}: {exc.detail}")
         console.err(exc.advice)
         return Exit.UNREADABLE
-    console.err(f"{PROG}: the stored settings cannot be used ({exc.reason.value}).")
+    console.err(f"{PROG}: the stored settings cannot be used.")
     console.err(exc.detail)
     console.err(exc.advice)
     if exc.reason not in (Unreadable.NO_ACCESS, Unreadable.KEY_UNAVAILABLE):
-        console.err(f"To discard them and start again: {PROG} reset")
+        console.err(f"To discard them and start again: {command(store, 'reset')}")
     if exc.reason in UNLOCK_FAILURES and may_write(store):
         record(store, console, "unlock_failed", detail=exc.reason.value)
     return Exit.UNREADABLE
+
+
+def refuse_change(
+    exc: NotWritable, store: Store, args: argparse.Namespace, console: Console
+) -> int:
+    """This account may not change the store: say so, and how its manager would run the call."""
+    console.err(f"{PROG}: {exc} {NOTHING_CHANGED}")
+    as_manager = _as_manager(store, getattr(args, "words", ()))
+    if as_manager is not None:
+        console.err(f"To run it as the account that manages the store: {as_manager}")
+    return Exit.ERROR
+
+
+def _as_manager(store: Store, words: Sequence[str]) -> str | None:
+    """This call run with ``sudo`` as the store's manager, naming the store; None if no help.
+
+    ``sudo`` clears the environment, so a store chosen through
+    ``CONFIGURATOR_DATA_DIR`` must be named on the command line.
+    """
+    import os
+    import shlex
+
+    if os.name != "posix" or os.geteuid() == 0 or not words:
+        return None
+    import getpass
+
+    manager = store.manager()
+    if manager == getpass.getuser():  # its own store, made read-only: not a matter of accounts
+        return None
+    rest: list[str] = []
+    skip = False
+    for word in words:
+        if skip:
+            skip = False
+        elif word == "--data-dir":
+            skip = True
+        elif word != "--system" and not word.startswith("--data-dir="):
+            rest.append(word)
+    sudo = "sudo" if manager == "root" else f"sudo -u {shlex.quote(manager)}"
+    return f"{sudo} {command(store, *rest)}"
 
 
 def report_invalid(exc: model.ValidationError, console: Console) -> int:
@@ -124,25 +168,88 @@ def load_configured(store: Store, console: Console) -> tuple[int, model.Settings
         return report_unreadable(exc, store, console), None
     if stored is None:
         console.err(
-            f"No mail server settings are stored in {store.data_dir}, so there is nothing to "
-            f"check. Store them in the window or with '{PROG} set' (see '{PROG} set --help')."
+            f"No mail server settings are stored in {store.data_dir}, so there is nothing to check."
         )
+        tell_how_to_store(store, console)
         return Exit.NOT_CONFIGURED, None
     console.secrets.append(stored.settings.password)
     return Exit.OK, stored.settings
 
 
-def command(args: argparse.Namespace, *words: str) -> str:
-    """A command line the user can paste, for the same data directory."""
+def tell_how_to_store(store: Store, console: Console) -> None:
+    """How to store settings in the same store: the window, or ``set``."""
+    console.err(f"Store them in the window: {command(store)}")
+    console.err(
+        f"or on the command line, with the settings listed by '{PROG} set --help': "
+        f"{command(store, 'set')}"
+    )
+
+
+def command(store: Store, *words: str) -> str:
+    """A command line for a hint: ``configurator``, the options that select ``store``, ``words``.
+
+    Every hint goes through here, so that pasting it acts on the store this
+    call used, never on the default one.  The store is named by what it is,
+    not by how this call found it: one chosen through ``CONFIGURATOR_DATA_DIR``
+    is repeated as ``--data-dir``, since a hint is often run where that
+    variable is not set (another shell, a ticket, ``sudo``, which clears the
+    environment).  Arguments are quoted for a POSIX shell; a hint ends its
+    line and is never put in quotes of its own, which would break that quoting.
+    """
     import shlex
 
-    parts = [PROG]
-    if getattr(args, "system", False):
-        parts.append("--system")
-    elif getattr(args, "data_dir", None):
-        parts += ["--data-dir", str(args.data_dir)]
-    parts += words
-    return shlex.join(parts)
+    return shlex.join([PROG, *store_options(store), *words])
+
+
+def store_options(store: Store) -> list[str]:
+    """The options that select ``store``: none for the per-user default, --system, or --data-dir."""
+    from configurator import paths
+
+    if store.shared and store.data_dir == paths.system_data_dir():
+        return ["--system"]
+    if store.data_dir == paths.default_data_dir():
+        return []
+    return ["--data-dir", str(store.data_dir)]
+
+
+def terminal_columns() -> int | None:
+    """The width of the terminal standard output shows on; ``None`` for a pipe or a file.
+
+    Tables that do not fit are laid out one value per line instead: a terminal
+    would otherwise break their lines in the middle of words.
+    """
+    import os
+    import sys
+
+    try:
+        if not sys.stdout.isatty():
+            return None
+        columns = os.environ.get("COLUMNS", "")
+        return int(columns) if columns.isdigit() else os.get_terminal_size(sys.stdout.fileno())[0]
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
+def fit(text: str) -> str:
+    """Prose wrapped at words to a narrow terminal (never a line holding a command to paste)."""
+    columns = terminal_columns()
+    if columns is None or len(text) <= columns:
+        return text
+    import textwrap
+
+    return textwrap.fill(text, columns, break_on_hyphens=False, break_long_words=False)
+
+
+def print_fields(console: Console, rows: Sequence[tuple[str, str]], width: int) -> None:
+    """``Label: value`` lines aligned at ``width``, or stacked when the terminal is narrower."""
+    columns = terminal_columns()
+    if columns is None or all(width + 1 + len(value) <= columns for _, value in rows):
+        for label, value in rows:
+            console.out(f"{label + ':':<{width}} {value}")
+        return
+    for label, value in rows:
+        console.out(f"{label}:")
+        console.out(f"  {value}")
 
 
 def seconds(value: float) -> str:

@@ -27,10 +27,16 @@ class _ProbePrinter:
 
         self._console = console
         self._lock = threading.Lock()
+        self._columns = common.terminal_columns()
 
     def __call__(self, probe: mail.Probe) -> None:
+        line = _probe_line(probe)
+        if self._columns is not None and len(line) > self._columns:
+            # A narrow terminal: what was found goes on a line of its own.
+            cut = _VERDICT_WIDTH + _CANDIDATE_WIDTH
+            line = f"{line[:cut].rstrip()}\n{'':{_VERDICT_WIDTH}}{line[cut:].strip()}"
         with self._lock:
-            self._console.write(_probe_line(probe) + "\n")
+            self._console.write(line + "\n")
 
 
 _VERDICT_WIDTH = 13
@@ -65,21 +71,26 @@ def run(args: argparse.Namespace, store: Store, console: Console) -> int:
         try:
             store.require_writable()
         except NotWritable as exc:
-            console.err(f"{PROG}: {exc} {common.NOTHING_CHANGED}")
-            return Exit.ERROR
+            return common.refuse_change(exc, store, args, console)
 
     from configurator import mail
 
     login = stored.auth is model.Auth.LOGIN_PLAIN
     token = mail.CancelToken()
+    if not args.apply:  # nobody would see the result; with --apply it is stored
+        console.when_reader_gone(token.cancel)
     printer: _ProbePrinter | None = None
+    # Named explicitly (not left to the default) so that the list is looked up now.
+    candidates = mail.candidates_for(stored.port, stored.security, mail.DEFAULT_CANDIDATES)
     if not args.json:
         printer = _ProbePrinter(console)
         with_login = f" with the login of {stored.username}" if login else ""
-        console.write(
-            f"Trying {stored.server}{with_login}: every combination at once, waiting up to "
-            f"{stored.timeout:g} s per step:\n"
+        tried = ", ".join(candidate.label for candidate in candidates)
+        heading = (
+            f"Trying {stored.server}{with_login} on the stored port and the usual ones, all at "
+            f"once, waiting up to {stored.timeout:g} s per step: {tried}."
         )
+        console.write(common.fit(heading) + "\n")
     found = in_background(
         lambda: mail.detect(
             stored.server,
@@ -87,8 +98,7 @@ def run(args: argparse.Namespace, store: Store, console: Console) -> int:
             stored.password if login else "",
             stored.timeout,
             stored.ca_file,
-            # Named explicitly (not left to the default) so that the list is looked up now.
-            candidates=mail.DEFAULT_CANDIDATES,
+            candidates=candidates,
             tls_fingerprint=stored.tls_fingerprint,
             cancel=token,
             on_probe=printer,
@@ -103,7 +113,7 @@ def run(args: argparse.Namespace, store: Store, console: Console) -> int:
     report = console.err if args.json else console.out
     if not args.json:
         console.out()
-    code = _detect_verdict(found, stored, args, report)
+    code = _detect_verdict(found, stored, store, args.apply, report)
     applied: dict[str, object] | None = None
     if args.apply:
         code, applied = _apply_detected(found, store, args, console, report)
@@ -118,7 +128,8 @@ def run(args: argparse.Namespace, store: Store, console: Console) -> int:
 def _detect_verdict(
     found: mail.DetectResult,
     stored: model.Settings,
-    args: argparse.Namespace,
+    store: Store,
+    applying: bool,
     report: Callable[[str], None],
 ) -> int:
     """Say what was found and how to use it; return the exit code."""
@@ -126,10 +137,10 @@ def _detect_verdict(
 
     choice = found.best or found.unencrypted
     if choice is None:
-        report(textsafe.sentence(found.summary()))
+        report(common.fit(textsafe.sentence(found.summary())))
         report(
-            f"Check Outgoing Mail Server; '{common.command(args, 'test')}' explains what goes "
-            "wrong with the stored port step by step."
+            "Check Outgoing Mail Server. To see what goes wrong with the stored port, step by "
+            f"step, run: {common.command(store, 'test')}"
         )
         return Exit.CHECK_FAILED
     candidate = choice.candidate
@@ -137,13 +148,13 @@ def _detect_verdict(
         report(f"WARNING: {found.warning}")
         candidate = dataclasses.replace(candidate, security=model.Security.NONE)
     else:
-        report(f"Best: {found.summary()}")
+        report(common.fit(f"Best: {found.summary()}"))
     if (stored.port, stored.security) == (candidate.port, candidate.security):
         report("The stored settings already use it.")
-    elif not args.apply:
+    elif not applying:
         intro = "To use it" if found.best is not None else "Only if you accept that"
         command = common.command(
-            args, "set", "--port", str(candidate.port), "--security", candidate.security.value
+            store, "set", "--port", str(candidate.port), "--security", candidate.security.value
         )
         report(f"{intro}: {command}")
     return Exit.OK if found.best is not None else Exit.CHECK_FAILED

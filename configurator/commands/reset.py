@@ -30,8 +30,7 @@ def run(args: argparse.Namespace, store: Store, console: Console) -> int:
     except SettingsUnreadable as exc:
         return common.report_unreadable(exc, store, console)
     except NotWritable as exc:
-        console.err(f"{PROG}: {exc} {common.NOTHING_CHANGED}")
-        return Exit.ERROR
+        return common.refuse_change(exc, store, args, console)
     key_file = store.data_dir / keys.KEY_FILE_NAME
     if not store.path.exists() and not key_file.exists():
         console.out(f"Nothing is stored in {store.data_dir}: there was nothing to reset.")
@@ -41,6 +40,8 @@ def run(args: argparse.Namespace, store: Store, console: Console) -> int:
         refusal = _confirm_reset(store)
         if refusal is not None:
             console.err(f"{PROG} reset: {refusal} {common.NOTHING_CHANGED}")
+            if refusal is _NO_TERMINAL:
+                console.err(f"To confirm it, run: {common.command(store, 'reset', '--yes')}")
             return Exit.USAGE
 
     try:
@@ -60,14 +61,14 @@ def run(args: argparse.Namespace, store: Store, console: Console) -> int:
     return common.record_change(store, console, "reset", "the reset was done", detail=detail)
 
 
+_NO_TERMINAL = "refused: standard input is not a terminal, so the reset cannot be confirmed."
+
+
 def _confirm_reset(store: Store) -> str | None:
     """Ask on a terminal; return why the reset must not go ahead, or ``None``."""
     stream = sys.stdin
     if stream is None or not stream.isatty():
-        return (
-            "refused: standard input is not a terminal, so the reset cannot be confirmed. "
-            f"Run '{PROG} reset --yes' to confirm it."
-        )
+        return _NO_TERMINAL
     sys.stderr.write(
         f"Delete the mail server settings in {store.data_dir} and destroy their data key?\n"
         "Alert e-mail cannot be sent until new settings are stored. This cannot be undone.\n"

@@ -45,8 +45,7 @@ def run(args: argparse.Namespace, store: Store, console: Console) -> int:
     except SettingsUnreadable as exc:
         return common.report_unreadable(exc, store, console)
     except NotWritable as exc:
-        console.err(f"{PROG}: {exc} {common.NOTHING_CHANGED}")
-        return Exit.ERROR
+        return common.refuse_change(exc, store, args, console)
 
     errors: list[model.FieldError] = []
     for spec in secrets:

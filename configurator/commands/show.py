@@ -6,7 +6,7 @@ import json
 from typing import TYPE_CHECKING
 
 from configurator import model
-from configurator.cli import PROG, Exit
+from configurator.cli import Exit
 from configurator.commands import common
 from configurator.errors import SettingsUnreadable
 
@@ -27,10 +27,8 @@ def show_stored(store: Store, console: Console, *, as_json: bool) -> int:
     except SettingsUnreadable as exc:
         return common.report_unreadable(exc, store, console)
     if stored is None:
-        console.err(
-            f"No mail server settings are stored in {store.data_dir}. "
-            f"Store them in the window or with '{PROG} set' (see '{PROG} set --help')."
-        )
+        console.err(f"No mail server settings are stored in {store.data_dir}.")
+        common.tell_how_to_store(store, console)
         return Exit.NOT_CONFIGURED
     if as_json:
         console.out(json.dumps(public_settings(stored.settings), indent=2))
@@ -52,11 +50,9 @@ def show_stored(store: Store, console: Console, *, as_json: bool) -> int:
     if store.shared:
         place.insert(1, ("Scope", store.scope()))
     width = max(len(label) for label, _ in rows + place) + 1
-    for label, value in rows:
-        console.out(f"{label + ':':<{width}} {value}")
+    common.print_fields(console, rows, width)
     console.out()
-    for label, value in place:
-        console.out(f"{label + ':':<{width}} {value}")
+    common.print_fields(console, place, width)
     return Exit.OK
 
 

@@ -33,7 +33,8 @@ authorities: only that exact certificate is accepted.
 Finding working settings (``configurator detect``)::
 
     found = mail.detect(settings.server, settings.username, settings.password,
-                        settings.timeout, settings.ca_file)
+                        settings.timeout, settings.ca_file,
+                        candidates=mail.candidates_for(settings.port, settings.security))
     found.best                            # the Probe to propose, or None
     found.best.candidate.changes()        # {"port": 465, "security": "ssl_tls"}
     found.unencrypted, found.warning      # plain SMTP only: offer it with the warning
@@ -61,6 +62,7 @@ from configurator.mail.detect import (
     DetectResult,
     Probe,
     Verdict,
+    candidates_for,
     detect,
 )
 from configurator.mail.diagnose import CheckResult, run_check
@@ -95,6 +97,7 @@ __all__ = [
     "TranscriptLine",
     "Verdict",
     "authenticator_for",
+    "candidates_for",
     "compose_test_message",
     "detect",
     "open_connection",

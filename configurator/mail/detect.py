@@ -1,11 +1,12 @@
 """Finding the port and security that work with a server.
 
 The usual combinations -- SSL/TLS on 465, STARTTLS on 587, STARTTLS on 25 --
-are tried at once, each in its own thread with the timeout, and the first in
-that order of preference that works is proposed; with credentials, "works"
-includes a successful login.  An unencrypted connection is never proposed
-silently: a server that answers only in plain SMTP is reported separately,
-with a warning, and no credentials are ever sent to find that out.
+and the stored port (``candidates_for``) are tried at once, each in its own
+thread with the timeout, and the first in that order of preference that
+works is proposed; with credentials, "works" includes a successful login.
+An unencrypted connection is never proposed silently: a server that answers
+only in plain SMTP is reported separately, with a warning, and no
+credentials are ever sent to find that out.
 """
 
 from __future__ import annotations
@@ -45,6 +46,22 @@ DEFAULT_CANDIDATES: tuple[Candidate, ...] = (
     Candidate(587, Security.STARTTLS),
     Candidate(25, Security.STARTTLS),
 )
+
+
+def candidates_for(
+    port: int, security: Security, usual: Sequence[Candidate] = DEFAULT_CANDIDATES
+) -> tuple[Candidate, ...]:
+    """The stored port first, then the ``usual`` combinations not already among them.
+
+    A server may listen on a port of its own (2526, say): a detection that
+    left it out would report "nothing works" for a server whose check just
+    passed.  It comes first so that settings that work are kept rather than
+    swapped for another working combination.  A port stored without
+    encryption is tried with STARTTLS: if the server offers none, the probe
+    says so (``Verdict.UNENCRYPTED``) without sending any credentials.
+    """
+    stored = Candidate(port, security if security.encrypted else Security.STARTTLS)
+    return (stored, *(candidate for candidate in usual if candidate != stored))
 
 
 class Verdict(enum.StrEnum):
@@ -112,6 +129,11 @@ class DetectResult:
         return self.best is not None
 
     @property
+    def tried(self) -> str:
+        """The combinations tried, in words: "SSL/TLS on port 465, STARTTLS on port 587"."""
+        return ", ".join(probe.candidate.label for probe in self.probes)
+
+    @property
     def warning(self) -> str:
         return self.unencrypted.warning if self.unencrypted is not None else ""
 
@@ -123,7 +145,8 @@ class DetectResult:
             return self.warning
         problems = {probe.failure.summary for probe in self.probes if probe.failure}
         reasons = "; ".join(sorted(problems)) or "no candidate was tried"
-        return f"No combination works ({reasons})."
+        tried = f" Tried: {self.tried}." if self.probes else ""
+        return f"No combination works ({reasons}).{tried}"
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -135,6 +158,7 @@ class DetectResult:
                 self.unencrypted.candidate.port if self.unencrypted is not None else None
             ),
             "warning": self.warning,
+            "tried": [probe.candidate.changes() for probe in self.probes],
             "probes": [probe.to_dict() for probe in self.probes],
         }
 

@@ -235,6 +235,8 @@ class CheckController:
                 stored.timeout,
                 stored.ca_file,
                 stored.tls_fingerprint,
+                port=stored.port,
+                security=stored.security,
             )
         elif window.machine.view.form_editable:
             found = self._detect_request_from_form()

@@ -48,6 +48,10 @@ class DetectRequest:
     timeout: float = 15.0
     ca_file: str = ""
     tls_fingerprint: str = ""
+    # The port in the form, tried first with its security (``mail.candidates_for``);
+    # None when the field holds no valid port.
+    port: int | None = None
+    security: model.Security = model.Security.STARTTLS
 
 
 # Valid in every other field, so that only the Timeout is judged.
@@ -84,7 +88,21 @@ def request_from_form(
         timeout,
         str(values.get("ca_file", "")),
         model.normalise_fingerprint(str(values.get("tls_fingerprint", ""))),
+        *_form_port(values),
     )
+
+
+def _form_port(values: Mapping[str, object]) -> tuple[int | None, model.Security]:
+    """The form's port and security, if the port is one; detection also tries them."""
+    try:
+        security = model.Security(str(values.get("security", "")))
+    except ValueError:
+        security = model.Security.STARTTLS
+    try:
+        port = int(str(values.get("port", "")).strip())
+    except ValueError:
+        return None, security
+    return (port, security) if 1 <= port <= 65535 else (None, security)
 
 
 @dataclass(frozen=True)
@@ -197,6 +215,8 @@ class DetectDialog(QDialog):
 
         self.request, self.found, self._choice = request, None, None
         candidates = tuple(mail.DEFAULT_CANDIDATES)
+        if request.port is not None:
+            candidates = mail.candidates_for(request.port, request.security, candidates)
         login = request.username and request.password
         self.heading.setText(f"Detecting settings for {request.server}")
         tried = ", ".join(candidate.label for candidate in candidates)

@@ -199,7 +199,7 @@ class HistoryDialog(QDialog):
             entry.user,
             action_text(entry.action),
             fields_text(entry.fields),
-            entry.detail,
+            audit.detail_words(entry.action, entry.detail),
         )
         tips = (f"{entry.time} (record {entry.seq}, line {entry.line})", "", "", "", "")
         for column, (text, tip) in enumerate(zip(texts, tips, strict=True)):
