@@ -54,6 +54,7 @@ from configurator.ui import icons
 from configurator.ui.banner import Action, Banner, Kind
 from configurator.ui.form import SettingsForm
 from configurator.ui.modes import Button, Mode, ModeMachine, Source
+from configurator.ui.shortcuts import ShortcutGuard, quit_keys
 from configurator.ui.watcher import SettingsWatcher
 
 if TYPE_CHECKING:
@@ -113,6 +114,9 @@ class MainWindow(QMainWindow):
         self.banner = Banner()
         self._build_actions()
         self._build_layout()
+        # Edit and Quit work with the focus in any field (X11 gives fields Ctrl+E).
+        self.shortcut_guard = ShortcutGuard([self.edit_action, self.quit_action], self)
+        self.shortcut_guard.watch(self)
         self.machine = ModeMachine(self._enter)
         # Temporary files of saves killed part-way; the store leaves it alone
         # when this account may not write or another program is saving.
@@ -151,6 +155,13 @@ class MainWindow(QMainWindow):
         self.cancel_action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
         self.cancel_action.triggered.connect(self.cancel)
         self.addAction(self.cancel_action)
+        # Quit from any of the program's windows; closing asks about unsaved edits.
+        self.quit_action = QAction("&Quit", self)
+        self.quit_action.setObjectName("quitAction")
+        self.quit_action.setShortcuts(quit_keys())
+        self.quit_action.setShortcutContext(Qt.ShortcutContext.ApplicationShortcut)
+        self.quit_action.triggered.connect(self.close)
+        self.addAction(self.quit_action)
 
         toolbar = QToolBar("Main Toolbar")
         toolbar.setObjectName("mainToolBar")
@@ -502,12 +513,17 @@ class MainWindow(QMainWindow):
             event.accept()
             return
         event.ignore()
-        from PySide6.QtWidgets import QMessageBox
-
         from configurator.ui import dialogs
 
-        if self.findChild(QMessageBox, "unsavedChanges") is None:
+        if not self._asking_about_edits():
             dialogs.ask(dialogs.unsaved_changes(self), self._answer_unsaved)
+
+    def _asking_about_edits(self) -> bool:
+        """Whether the Unsaved Changes box is open (an answered one may linger until deleted)."""
+        from PySide6.QtWidgets import QMessageBox
+
+        box = self.findChild(QMessageBox, "unsavedChanges")
+        return box is not None and box.isVisible()
 
     def close_without_asking(self) -> None:
         """Close even with unsaved edits, which are dropped (self-test, shutting down)."""
@@ -532,9 +548,33 @@ class MainWindow(QMainWindow):
             self.machine.go(Mode.EDIT)
 
     def cancel(self) -> None:
-        """Back to Read-only with the snapshot taken on entering Edit; nothing is written."""
+        """Back to Read-only with the snapshot taken on entering Edit; nothing is written.
+
+        Edits are not thrown away unasked: as for closing, the user may save
+        them, discard them or go on editing.
+        """
         if self.mode is not Mode.EDIT:
             return
+        if not self.has_unsaved_changes():
+            self._discard_edits()
+            return
+        from configurator.ui import dialogs
+
+        if not self._asking_about_edits():
+            box = dialogs.unsaved_changes(self, closing=False)
+            dialogs.ask(box, self._answer_cancel)
+
+    def _answer_cancel(self, answer: dialogs.Button) -> None:
+        from configurator.ui import dialogs
+
+        if self.mode is not Mode.EDIT:
+            return
+        if answer == dialogs.Button.Save:
+            self.submit()
+        elif answer == dialogs.Button.Discard:
+            self._discard_edits()
+
+    def _discard_edits(self) -> None:
         self.stored = self.snapshot
         self.machine.go(Mode.READ_ONLY)
         self.statusBar().showMessage("Changes discarded.", 5000)
