@@ -53,7 +53,8 @@ def application() -> QApplication:
         app = QApplication(sys.argv[:1])
     assert isinstance(app, QApplication)
     app.setApplicationName(APP_NAME)
-    app.setApplicationDisplayName(DISPLAY_NAME)
+    # No display name: Qt would append it to every window title ("Unsaved Changes —
+    # Mail Server Configurator"), twice over in the main window's own title.
     app.setApplicationVersion(__version__)
     app.setDesktopFileName(APP_NAME)
     app.setWindowIcon(icons.icon(resources.APP_ICON))
