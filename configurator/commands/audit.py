@@ -43,13 +43,15 @@ def run(args: argparse.Namespace, store: Store, console: Console) -> int:
 
 
 def _print_audit_table(entries: Sequence[audit.Entry], console: Console) -> None:
+    from configurator.timestamps import local_time
+
     header = ("Time", "User", "Action", "Fields changed", "Detail")
     rows = [header]
     for entry in entries:
         detail = entry.detail if entry.verified else f"{entry.detail} [not verified]".lstrip()
         rows.append(
             (
-                _audit_time(entry.time),
+                local_time(entry.time),
                 entry.user,
                 entry.action,
                 ", ".join(entry.fields) or "-",
@@ -61,13 +63,6 @@ def _print_audit_table(entries: Sequence[audit.Entry], console: Console) -> None
     for row in cleaned:
         cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
         console.out("  ".join([*cells, row[-1]]).rstrip())
-
-
-def _audit_time(text: str) -> str:
-    """Show "2026-05-09T12:00:00+00:00" as "2026-05-09 12:00:00 UTC", anything else as it is."""
-    if len(text) == 25 and text[10] == "T" and text.endswith("+00:00"):
-        return f"{text[:10]} {text[11:19]} UTC"
-    return text
 
 
 def _no_controls(text: str) -> str:

@@ -287,10 +287,18 @@ def _remember_recipient(
             return
         store.require_writable()
         remembered = dataclasses.replace(current.settings, test_recipient=recipient)
-        store.save(remembered, expected_revision=current.revision, expected_lineage=current.lineage)
+        saved = store.save(
+            remembered, expected_revision=current.revision, expected_lineage=current.lineage
+        )
     except (StoreError, model.ValidationError) as exc:
         console.err(f"Note: {recipient} was not remembered as the {label}: {exc}")
         return
-    common.record(store, console, "submit", fields=("test_recipient",))
+    common.record(
+        store,
+        console,
+        "submit",
+        fields=("test_recipient",),
+        detail=f"revision {saved.revision}, from the server check",
+    )
     if not quiet:
         console.out(f"Remembered {recipient} as the {label}.")

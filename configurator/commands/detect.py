@@ -193,7 +193,13 @@ def _apply_detected(
         return Exit.ERROR, None
     from configurator import audit
 
-    common.record(store, console, "submit", fields=audit.changed_fields(current.settings, settings))
+    common.record(
+        store,
+        console,
+        "submit",
+        fields=audit.changed_fields(current.settings, settings),
+        detail=f"revision {saved.revision}, from detect",
+    )
     port_label = model.FIELDS_BY_KEY["port"].label
     security_label = model.FIELDS_BY_KEY["security"].label
     report(

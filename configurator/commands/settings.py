@@ -80,7 +80,13 @@ def run(args: argparse.Namespace, store: Store, console: Console) -> int:
     from configurator import audit
 
     old = stored.settings if stored else None
-    common.record(store, console, "submit", fields=audit.changed_fields(old, settings))
+    common.record(
+        store,
+        console,
+        "submit",
+        fields=audit.changed_fields(old, settings),
+        detail=f"revision {saved.revision}",
+    )
     usual_port = settings.security.default_port
     if "security" in changes and "port" not in changes and settings.port != usual_port:
         # The window moves the port with the security mode; here an option not

@@ -89,7 +89,8 @@ class CheckController:
         if result is None:
             detail = "stopped unexpectedly"
         elif result.passed:
-            detail = "passed"
+            # Worded as `configurator test` words it in the trail.
+            detail = "passed; the server accepted the test e-mail" if result.recipient else "passed"
         elif result.cancelled:
             detail = "cancelled"
         else:

@@ -35,8 +35,8 @@ from PySide6.QtWidgets import (
 
 from configurator import audit, model
 from configurator.store import Stored
+from configurator.timestamps import local_time
 from configurator.ui import sizing
-from configurator.ui.history import local_time
 
 FIELD, YOURS, THEIRS = range(3)
 CHANGED = "changed"
