@@ -8,18 +8,23 @@ the screen is 800x600.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QApplication, QLabel, QMessageBox, QWidget
+from PySide6.QtCore import QPoint, QRect, Qt
+from PySide6.QtWidgets import QApplication, QLabel, QMessageBox, QScrollArea, QWidget
+from pytestqt.exceptions import TimeoutError
 from pytestqt.qtbot import QtBot
+from support.smtp import free_port, make_settings
 from support.window import STORED, OpenWindow, line, message_box, type_into
 
 from configurator import app as app_module
 from configurator.store import Store
+from configurator.ui.banner import Kind
+from configurator.ui.check_dialog import CheckDialog
 from configurator.ui.modes import Mode
 
 pytest_plugins = ["support.window"]
@@ -121,3 +126,110 @@ def test_the_reset_box_shows_the_folder_on_one_line(
     qtbot.waitUntil(lambda: informative.width() > 0)
     needed = informative.fontMetrics().horizontalAdvance(str(data_dir))
     assert needed <= informative.contentsRect().width()
+
+
+# -- every window fits the screen and scrolls inside ---------------------------------
+
+LONG_TEXT = "\n".join(f"Line {number} of a long explanation." for number in range(1, 61))
+
+
+def on_screen(widget: QWidget) -> QRect:
+    return QRect(widget.mapToGlobal(QPoint(0, 0)), widget.size())
+
+
+def fits(window: QWidget, *parts: QWidget) -> bool:
+    """Whether ``window``, frame included, and each of ``parts`` lie on the available screen."""
+    area = window.screen().availableGeometry()
+    return area.contains(window.frameGeometry()) and all(
+        part.isVisible() and area.contains(on_screen(part)) for part in parts
+    )
+
+
+def wait_until_fits(qtbot: QtBot, window: QWidget, *parts: QWidget) -> None:
+    qtbot.waitExposed(window)
+    qtbot.wait(200)  # layouts settle, the window manager frames and places
+    with contextlib.suppress(TimeoutError):  # the assertion below says what does not fit
+        qtbot.waitUntil(lambda: fits(window, *parts), timeout=3000)
+    area = window.screen().availableGeometry()
+    assert fits(window, *parts), (
+        f"{window.objectName()} at {window.frameGeometry()} on a screen of {area}"
+    )
+
+
+def failed_check(qtbot: QtBot, open_window: OpenWindow, data_dir: Path) -> CheckDialog:
+    Store(data_dir).save(make_settings(free_port()))  # nothing listens: refused at once
+    window = open_window()
+    qtbot.mouseClick(window.test_button, Qt.MouseButton.LeftButton)
+    dialog = window.check_dialog
+    assert isinstance(dialog, CheckDialog)
+    with qtbot.waitSignal(dialog.check_ended, timeout=10_000):
+        qtbot.mouseClick(dialog.start_button, Qt.MouseButton.LeftButton)
+    return dialog
+
+
+def test_the_check_view_with_the_conversation_unfolded_fits_the_screen(
+    qtbot: QtBot, open_window: OpenWindow, data_dir: Path
+) -> None:
+    dialog = failed_check(qtbot, open_window, data_dir)
+    qtbot.mouseClick(dialog.transcript_toggle, Qt.MouseButton.LeftButton)
+    assert dialog.transcript.isVisible()
+    wait_until_fits(qtbot, dialog, dialog.close_button, dialog.copy_report_button)
+
+
+def test_the_check_view_scrolls_what_the_screen_cannot_hold(
+    qtbot: QtBot, open_window: OpenWindow, data_dir: Path
+) -> None:
+    dialog = failed_check(qtbot, open_window, data_dir)
+    qtbot.mouseClick(dialog.transcript_toggle, Qt.MouseButton.LeftButton)
+    dialog.verdict.show_message(Kind.ERROR, "A very long verdict", LONG_TEXT)
+
+    wait_until_fits(qtbot, dialog, dialog.close_button, dialog.copy_transcript_button)
+    body = dialog.findChild(QScrollArea)
+    assert body is not None
+    scroll = body.verticalScrollBar()
+    assert scroll.isVisible()
+    assert scroll.maximum() > 0
+    # What is below the fold is reached by scrolling, never cut off.
+    body.ensureWidgetVisible(dialog.transcript_toggle)
+    qtbot.waitUntil(
+        lambda: (
+            body.viewport()
+            .rect()
+            .contains(dialog.transcript_toggle.mapTo(body.viewport(), QPoint(0, 0)))
+        )
+    )
+
+
+def test_the_main_window_scrolls_what_the_screen_cannot_hold(
+    qtbot: QtBot, open_window: OpenWindow, data_dir: Path
+) -> None:
+    Store(data_dir).save(STORED)
+    window = open_window()
+    window.edit()
+    window.form.show_advanced(True)
+    window.banner.show_message(Kind.WARNING, "A very long notice", LONG_TEXT)
+    wait_until_fits(qtbot, window, window.submit_button, window.cancel_button)
+
+
+def test_the_history_view_fits_the_screen(
+    qtbot: QtBot, open_window: OpenWindow, data_dir: Path
+) -> None:
+    Store(data_dir).save(STORED)
+    window = open_window()
+    window.show_history()
+    history = window.history_dialog
+    assert history is not None
+    wait_until_fits(qtbot, history, history.close_button)
+
+
+def test_the_detect_view_fits_the_screen(
+    qtbot: QtBot, open_window: OpenWindow, data_dir: Path
+) -> None:
+    Store(data_dir).save(make_settings(free_port()))
+    window = open_window()
+    qtbot.mouseClick(window.form.detect_button, Qt.MouseButton.LeftButton)
+    dialog = window.detect_dialog
+    assert dialog is not None
+    qtbot.waitUntil(lambda: not dialog.running, timeout=30_000)
+    dialog.verdict.show_message(Kind.WARNING, "A very long verdict", LONG_TEXT)
+    wait_until_fits(qtbot, dialog, dialog.close_button)

@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 
 from configurator import audit, model
 from configurator.timestamps import local_time
+from configurator.ui import sizing
 from configurator.ui.banner import Banner, Kind
 
 COLUMNS = ("Time", "User", "Action", "Fields changed", "Detail")
@@ -83,7 +84,7 @@ class HistoryDialog(QDialog):
         self.key_backend = key_backend
         self.report: audit.AuditReport | None = None
         self._build()
-        self.resize(900, 460)
+        sizing.fit_size(self, 900, 460)
 
     def _build(self) -> None:
         intro = QLabel(
@@ -149,12 +150,14 @@ class HistoryDialog(QDialog):
     def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)
         self._fit_rows()
+        sizing.keep_on_screen(self)
         # Not the table: its focused first row would look like a selection.
         self.close_button.setFocus(Qt.FocusReason.OtherFocusReason)
 
     def resizeEvent(self, event: QResizeEvent) -> None:
         super().resizeEvent(event)
         self._fit_rows()
+        sizing.keep_on_screen(self)
 
     def refresh(self) -> None:
         """Read and verify the trail again, and show it."""

@@ -50,7 +50,7 @@ from PySide6.QtWidgets import (
 from configurator import keys, model, resources
 from configurator.errors import UNLOCK_FAILURES, ConflictError, SettingsUnreadable, StoreError
 from configurator.store import SETTINGS_FILE_NAME, Access, Store, Stored
-from configurator.ui import icons
+from configurator.ui import icons, sizing
 from configurator.ui.banner import Action, Banner, Kind
 from configurator.ui.form import SettingsForm
 from configurator.ui.modes import Button, Mode, ModeMachine, Source
@@ -283,6 +283,8 @@ class MainWindow(QMainWindow):
         column.addStretch(1)
         column.addWidget(rule)
         column.addLayout(buttons)
+        # Everything but the buttons scrolls when the window would not fit the screen.
+        sizing.scroll_body(central, keep=2)
         self.setCentralWidget(central)
 
         self.location_label = QLabel()
@@ -300,7 +302,7 @@ class MainWindow(QMainWindow):
         for first, second in itertools.pairwise(order):
             QWidget.setTabOrder(first, second)
         self.setMinimumWidth(620)
-        self.resize(700, self.sizeHint().height())
+        sizing.fit_size(self, 700, self.sizeHint().height())
 
     def createPopupMenu(self) -> QMenu | None:
         """No menu for hiding the toolbar: the Edit action must stay reachable."""
@@ -319,20 +321,15 @@ class MainWindow(QMainWindow):
         self._fit_height()
 
     def _fit_height(self) -> None:
-        """Keep the window tall enough for wrapped messages.
+        """Keep the window tall enough for wrapped messages, and within the screen.
 
         A main window's minimum size ignores height-for-width, so a message
         that wraps onto a second line would be clipped instead of growing
         the window.
         """
         central = self.centralWidget()
-        layout = central.layout() if central is not None else None
-        if central is None or layout is None or not layout.hasHeightForWidth():
-            return
-        needed = layout.totalHeightForWidth(central.width())
-        chrome = self.height() - central.height()
-        if needed > 0 and needed + chrome != self.minimumHeight():
-            self.setMinimumHeight(needed + chrome)
+        if central is not None:
+            sizing.fit_height(self, central)
 
     # -- state -------------------------------------------------------------
 
