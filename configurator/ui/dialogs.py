@@ -15,7 +15,6 @@ no display name), so a window manager does not clip them.
 
 from __future__ import annotations
 
-import html
 from collections.abc import Callable
 from pathlib import Path
 
@@ -69,11 +68,6 @@ def ask(box: QMessageBox, on_answer: Callable[[Button], object]) -> QMessageBox:
     return box
 
 
-def unbroken(path: Path) -> str:
-    """``path`` as rich text that is never wrapped, however long (and escaped)."""
-    return f'<span style="white-space: pre;">{html.escape(str(path))}</span>'
-
-
 def reset_confirmation(parent: QWidget, data_dir: Path) -> QMessageBox:
     box = _box(
         parent,
@@ -82,9 +76,9 @@ def reset_confirmation(parent: QWidget, data_dir: Path) -> QMessageBox:
         title="Reset Settings",
         text="Delete the stored mail server settings?",
         informative=(
-            "<p>The settings file and its data key are destroyed, so no copy of the file "
+            "The settings file and its data key are destroyed, so no copy of the file "
             "can be read again. Alert e-mails cannot be sent until new settings are "
-            f"saved.</p><p>Settings folder:<br>{unbroken(data_dir)}</p>"
+            f"saved.\n\nSettings folder:\n{data_dir}"
         ),
         buttons={Button.Yes: "&Reset Settings", Button.No: "&Keep Settings"},
         default=Button.No,
@@ -95,7 +89,11 @@ def reset_confirmation(parent: QWidget, data_dir: Path) -> QMessageBox:
 
 
 def _fit_path(box: QMessageBox, path: Path) -> None:
-    """Make the informative text wide enough for ``path`` on one line (up to the screen)."""
+    """Make the informative text wide enough for ``path`` on a line of its own.
+
+    A label wraps long words wherever it may, "mail-server-" here and
+    "configurator" on the next line; as wide as the path, it never has to.
+    """
     label = box.findChild(QLabel, "qt_msgbox_informativelabel")
     if label is None:
         return

@@ -59,8 +59,11 @@ class FitScroll(QScrollArea):
 
     def sizeHint(self) -> QSize:
         content = self.content
-        width = self.viewport().width() if self.isVisible() else content.sizeHint().width()
-        height = self.content_height(max(width, 1)) + 2 * self.frameWidth()
+        # The width without a scroll bar: at the height asked for here, none is needed
+        # (asked at the narrower width while one shows, the answer would keep it shown).
+        frame = 2 * self.frameWidth()
+        width = self.width() - frame if self.isVisible() else content.sizeHint().width()
+        height = self.content_height(max(width, 1)) + frame
         return QSize(content.sizeHint().width(), height)
 
     def minimumSizeHint(self) -> QSize:
