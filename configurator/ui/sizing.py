@@ -17,16 +17,14 @@ edge back inside.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from PySide6.QtCore import QCoreApplication, QEvent, QObject, QRect, QSize, Qt
-from PySide6.QtWidgets import (
-    QBoxLayout,
-    QFrame,
-    QLayout,
-    QScrollArea,
-    QTreeWidget,
-    QVBoxLayout,
-    QWidget,
-)
+from PySide6.QtWidgets import QBoxLayout, QFrame, QLayout, QScrollArea, QVBoxLayout, QWidget
+
+if TYPE_CHECKING:
+    # Only the views with lists need it; the main window imports this module at start.
+    from PySide6.QtWidgets import QTreeWidget
 
 #: Room for a title bar before the window manager has framed a window (then it is measured).
 FRAME_GUESS = QSize(8, 40)
