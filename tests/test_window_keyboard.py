@@ -237,11 +237,11 @@ def test_escape_without_edits_does_not_ask(
 
 
 def test_quit_keys_are_the_platforms_or_ctrl_q(qapp: QApplication) -> None:
-    quit_action = QKeySequence.keyBindings(QKeySequence.StandardKey.Quit)
     from configurator.ui.shortcuts import quit_keys
 
-    assert quit_keys() == (quit_action or [QKeySequence("Ctrl+Q")])
-    assert QKeySequence("Ctrl+Q") in quit_keys() or quit_action
+    platform = QKeySequence.keyBindings(QKeySequence.StandardKey.Quit)
+    assert quit_keys() == (platform or [QKeySequence("Ctrl+Q")])
+    assert QKeySequence("Ctrl+Q") in quit_keys()  # on the platforms tested here
 
 
 @pytest.mark.parametrize("key", ["account_name", "port"])
