@@ -178,6 +178,10 @@ def test_escape_with_edits_asks_and_discard_throws_them_away(
     assert line(window, "account_name").text() == STORED.account_name
     assert (data_dir / "settings.enc").read_bytes() == before
 
+    qtbot.waitUntil(lambda: window.isActiveWindow() and QApplication.focusWidget() is not None)
+    press(qtbot, Qt.Key.Key_E, CTRL)  # and Edit again, from wherever the focus is now
+    assert window.mode is Mode.EDIT
+
 
 def test_escape_twice_keeps_editing_with_the_edits(
     qtbot: QtBot, open_window: OpenWindow, data_dir: Path
