@@ -5,7 +5,7 @@ possible: import PySide6 and cryptography, read the data key and
 ``settings.enc``, decrypt them with AES-256-GCM, build a main window with the
 same widgets as the configurator's (toolbar with SVG icons, a twelve-row
 form with its labels, error labels, hidden Advanced rows, banner, header,
-buttons, status bar), fill it in read-only, show it.  No argument parsing, no
+all in a scroll area, buttons, status bar), fill it in read-only, show it.  No argument parsing, no
 model, no validation, no abstraction.
 
 ``python bare_window.py DATA_DIR RESOURCES_DIR`` prints ``startup-probe
@@ -39,6 +39,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QMainWindow,
     QPushButton,
+    QScrollArea,
     QStyle,
     QToolBar,
     QToolButton,
@@ -236,12 +237,20 @@ def build_window(settings: dict[str, object], resources_dir: str) -> QMainWindow
     rule = QFrame()
     rule.setFrameShape(QFrame.Shape.HLine)
 
+    body = QWidget()
+    content = QVBoxLayout(body)
+    content.setContentsMargins(0, 0, 0, 0)
+    content.addWidget(banner)
+    content.addLayout(header)
+    content.addWidget(form)
+    content.addStretch(1)
+    scroll = QScrollArea()  # all but the buttons scrolls on a screen too small
+    scroll.setFrameShape(QFrame.Shape.NoFrame)
+    scroll.setWidgetResizable(True)
+    scroll.setWidget(body)
     central = QWidget()
     column = QVBoxLayout(central)
-    column.addWidget(banner)
-    column.addLayout(header)
-    column.addWidget(form)
-    column.addStretch(1)
+    column.addWidget(scroll, 1)
     column.addWidget(rule)
     column.addLayout(buttons)
     window.setCentralWidget(central)

@@ -23,6 +23,11 @@ another day.
   audit trail that saving them through the program leaves (``AUDIT_RECORDS``
   records, which the window reads and verifies to show who changed the
   settings last).  For information: the bare file has no such feature.
+- **exit**: from the moment the window is closed (right after the probe's
+  report) until the process has ended, for every window start above.  The
+  configurator ends its process as soon as its last window has closed.
+  Target: 100 ms.  The bare file ends as Python and Qt usually do (an
+  orderly teardown), for comparison.
 - **Bundle**: the same two measurements for ``dist/configurator/configurator``
   when it has been built (``pyinstaller configurator.spec``), and its size.
 
@@ -58,6 +63,7 @@ CRYPTO_IMPORT = "import cryptography.hazmat.primitives.ciphers.aead"
 WINDOW_TARGET = 1.15
 SHOW_TARGET = 1.5
 BUNDLE_SIZE_TARGET_MIB = 125.0
+EXIT_TARGET_S = 0.100
 AUDIT_RECORDS = 20
 
 WINDOW = "window: configurator"
@@ -98,14 +104,20 @@ class Command:
     probe: bool
     env: dict[str, str] = field(default_factory=dict)
     samples: list[float] = field(default_factory=list)
+    # From the window's close (the probe's report) to the end of the process.
+    exit_samples: list[float] = field(default_factory=list)
 
     @property
     def median(self) -> float:
         return statistics.median(self.samples)
 
 
-def time_once(command: Command, env: dict[str, str]) -> float:
-    """Seconds from just before the start until the probe line (or the exit)."""
+def time_once(command: Command, env: dict[str, str]) -> tuple[float, float | None]:
+    """Seconds from just before the start until the probe line (or the exit).
+
+    Also, for a probed window, seconds from its close (the probe line) until the
+    process has ended; None for other commands.
+    """
     full_env = {**env, **command.env}
     with tempfile.TemporaryFile() as errors:
         start = time.monotonic_ns()
@@ -116,6 +128,7 @@ def time_once(command: Command, env: dict[str, str]) -> float:
                 assert process.stdout is not None
                 lines = list(process.stdout)
                 code = process.wait(timeout=60)
+                exited = time.monotonic_ns()
             reported = [
                 int(line[len(PROBE_PREFIX) :]) for line in lines if line.startswith(PROBE_PREFIX)
             ]
@@ -124,12 +137,12 @@ def time_once(command: Command, env: dict[str, str]) -> float:
             code = subprocess.run(
                 command.argv, env=full_env, stdout=subprocess.DEVNULL, stderr=errors, check=False
             ).returncode
-            end = time.monotonic_ns()
+            end = exited = time.monotonic_ns()
         if code != 0 or end is None:
             errors.seek(0)
             detail = errors.read().decode("utf-8", "replace").strip()
             raise RuntimeError(f"{command.name}: exit {code}, no time reported\n{detail}")
-    return (end - start) / 1e9
+    return (end - start) / 1e9, (exited - end) / 1e9 if command.probe else None
 
 
 def store_settings(data_dir: Path) -> None:
@@ -292,7 +305,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         order = random.Random(5)  # noqa: S311 (shuffling, not secrets)
         for _ in range(args.rounds):
             for command in order.sample(commands, len(commands)):
-                command.samples.append(time_once(command, env))
+                took, exit_delay = time_once(command, env)
+                command.samples.append(took)
+                if exit_delay is not None:
+                    command.exit_samples.append(exit_delay)
 
     by_name = {command.name: command for command in commands}
     missed: list[str] = []
@@ -315,6 +331,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(
             f"| {command.name:<26} | {command.median * 1000:6.1f} "
             f"| {min(command.samples) * 1000:6.1f} | {ratio_text:<17} | {target_text:>6} |"
+        )
+    for command in commands:
+        if not command.exit_samples:
+            continue
+        name = "exit: " + command.name.removeprefix("window: ")
+        delay = statistics.median(command.exit_samples)
+        target_text = ""
+        if command.name != BARE:
+            target_text = f"{EXIT_TARGET_S * 1000:.0f} ms"
+            if delay > EXIT_TARGET_S:
+                missed.append(f"{name}: {delay * 1000:.0f} ms > {target_text}")
+        print(
+            f"| {name:<26} | {delay * 1000:6.1f} | {min(command.exit_samples) * 1000:6.1f} "
+            f"| {'close to its end':<17} | {target_text:>6} |"
         )
     if bundle is not None:
         size, count = folder_size(bundle.parent)

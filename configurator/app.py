@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 if TYPE_CHECKING:
     from PySide6.QtWidgets import QApplication
@@ -53,7 +53,8 @@ def application() -> QApplication:
         app = QApplication(sys.argv[:1])
     assert isinstance(app, QApplication)
     app.setApplicationName(APP_NAME)
-    app.setApplicationDisplayName(DISPLAY_NAME)
+    # No display name: Qt would append it to every window title ("Unsaved Changes —
+    # Mail Server Configurator"), twice over in the main window's own title.
     app.setApplicationVersion(__version__)
     app.setDesktopFileName(APP_NAME)
     app.setWindowIcon(icons.icon(resources.APP_ICON))
@@ -61,12 +62,12 @@ def application() -> QApplication:
 
 
 def run(data_dir: Path | None, *, self_test: bool = False) -> int:
-    """Open the window and run until it closes; return the exit code.
+    """Open the window and run until it closes, then end the process at once (``_leave``).
 
     With ``self_test`` the program starts exactly as a normal launch (loads
     the stored settings, builds and shows the window, loads every icon),
-    then quits: 0 when all of it worked, otherwise 1 with what failed on
-    standard error.  Either way, 2 when the environment names an unknown key
+    then quits and returns: 0 when all of it worked, otherwise 1 with what
+    failed on standard error.  Either way, 2 (returned) when the environment names an unknown key
     backend (``CONFIGURATOR_KEY_BACKEND``), as for any other usage error.
     """
     from configurator.errors import StoreError
@@ -101,7 +102,33 @@ def run(data_dir: Path | None, *, self_test: bool = False) -> int:
         return _self_test(app, window)
     if os.environ.get(STARTUP_PROBE_ENV):
         _probe_first_paint(window)
-    return app.exec()
+    _leave(app, app.exec())
+
+
+def _leave(app: QApplication, code: int) -> NoReturn:
+    """End the process the moment the last window has closed.
+
+    An orderly teardown of Python and Qt takes its time (0.05 to 2 s on busy
+    machines) and waits for every worker thread: a check or a detection that
+    was cancelled but is still unwinding, or work that cannot be interrupted,
+    such as a keyring prompt.  Nothing is left to finish: saves and the
+    audit trail are on disk when they return.  Only text copied to the
+    clipboard (Copy Report) needs the application object: on X11, Qt hands
+    it to the desktop's clipboard manager as that object is destroyed, so
+    that it can still be pasted after the program has ended.
+    """
+    import contextlib
+    import logging
+
+    if app.clipboard().ownsClipboard():
+        import shiboken6
+
+        shiboken6.delete(app)
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(code)
 
 
 def _import_before_qt(data_dir: Path | None) -> None:
@@ -183,15 +210,21 @@ def _self_test(app: QApplication, window: MainWindow) -> int:
     if not window.isVisible():
         problems.append("the main window did not appear")
     mode = window.mode.title if window.mode is not None else "none"
+    store_path = window.store.path
     window.close_without_asking()
     app.processEvents()
+    # Destroyed here, on the GUI thread: left to Python's garbage collector, a window
+    # (with its file watcher) could be freed on whatever thread happens to collect.
+    import shiboken6
+
+    shiboken6.delete(window)
     if problems:
         for problem in problems:
             print(f"configurator: self-test failed: {problem}", file=sys.stderr)
         return 1
     print(
         f"self-test passed: window shown ({mode}), {len(resources.ICON_NAMES)} icons loaded, "
-        f"settings in {window.store.path}"
+        f"settings in {store_path}"
     )
     if window.banner.isVisibleTo(window) and window.mode in (Mode.REFUSED, Mode.UNREADABLE):
         # The program works; what the window tells the user about the store is said here too.

@@ -453,6 +453,7 @@ def test_detect_apply_records_the_fields_it_changed(
     assert report.intact
     [entry] = report.entries
     assert (entry.action, entry.fields) == ("submit", ("port", "security"))
+    assert entry.detail == "revision 2, from detect"
     stored = Store(data_dir).load()
     assert stored is not None
     assert stored.settings == dataclasses.replace(
@@ -536,3 +537,29 @@ def test_only_writing_calls_load_the_lock_and_the_trail(
         assert "configurator.audit" in loaded
         # The locks are taken by fsutil (flock, without following links), not filelock.
         assert ("filelock" in loaded) == (os.name != "posix" and args[0] != "audit")
+
+
+# -- alike in the window and here ------------------------------------------------------
+
+
+def test_saves_name_their_revision_as_the_window_does(data_dir: Path) -> None:
+    set_full()
+    assert run_cli("set", "--port", "2526").returncode == 0
+    assert [entry["detail"] for entry in entries()] == ["revision 1", "revision 2"]
+    rows = table_rows(run_cli("audit").stdout)
+    assert [row[4] for row in rows] == ["revision 1", "revision 2"]
+
+
+def test_times_are_local_with_their_zone(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    set_full()
+    monkeypatch.setenv("TZ", "Europe/Berlin")
+    [row] = table_rows(run_cli("audit").stdout)
+    [entry] = entries()
+    assert isinstance(entry["time"], str)
+    local = dt.datetime.fromisoformat(entry["time"]).astimezone(ZoneInfo("Europe/Berlin"))
+    assert row[0] == f"{local:%Y-%m-%d %H:%M:%S} {local.tzname()}"
+    assert row[0].endswith((" CET", " CEST"))
+    assert entry["time"].endswith("+00:00")  # JSON keeps the time as recorded, in UTC

@@ -868,6 +868,8 @@ def test_detect_tries_a_stored_port_without_encryption_with_starttls_and_sends_n
     found = run_cli("detect")
 
     assert found.returncode == 6  # nothing encrypted works: a warning, not "nothing works"
-    assert f"Only an unencrypted connection works (no encryption on port {plain.port})" in found.stdout
+    assert (
+        f"Only an unencrypted connection works (no encryption on port {plain.port})" in found.stdout
+    )
     assert "No combination works" not in found.stdout
     assert plain.auth_attempts == []

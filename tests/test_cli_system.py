@@ -480,7 +480,7 @@ def test_a_reader_adds_nothing_to_the_trail_and_sees_no_warning(system_dir: Path
     by_root = run_cli("--system", "show")  # the administrator's failed unlock is recorded
     assert by_root.returncode == 4
     found = [(e.action, e.detail) for e in audit.read(system_dir, "file").entries]
-    assert found == [("submit", ""), ("unlock_failed", "tampered")]
+    assert found == [("submit", "revision 1"), ("unlock_failed", "tampered")]
 
 
 @needs_root

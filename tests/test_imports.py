@@ -193,9 +193,15 @@ SLOW_FOR_SHOW = frozenset(
 WINDOW_DRIVER = """
 import json, os, sys
 os.environ["CONFIGURATOR_STARTUP_PROBE"] = "1"
+from configurator import app
+
+def leave(application, code):  # the program ends its process here: report first
+    print(json.dumps({"code": code, "modules": sorted(sys.modules)}), flush=True)
+    os._exit(code)
+
+app._leave = leave
 from configurator.cli import main
-code = main([])
-print(json.dumps({"code": code, "modules": sorted(sys.modules)}))
+main([])
 """
 
 # PySide6 itself imports argparse, inspect and tempfile; these it does not.

@@ -398,6 +398,9 @@ def test_cancel_ends_a_check_blocked_on_a_silent_server_at_once(silent_port: int
     assert failed is not None
     assert failed.id is StepId.GREETING
     assert failed.outcome is Outcome.CANCELLED
+    later = [step for step in result.steps if step.outcome is Outcome.SKIPPED]
+    assert later
+    assert {step.detail for step in later} == {"not run: the check was cancelled"}
 
 
 def test_a_check_cancelled_before_it_starts_touches_nothing() -> None:

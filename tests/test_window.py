@@ -265,6 +265,7 @@ def test_cancel_restores_the_snapshot_and_writes_nothing(
     type_into(qtbot, line(window, "password"), "not saved")
 
     qtbot.mouseClick(window.cancel_button, Qt.MouseButton.LeftButton)
+    answer(qtbot, window, "unsavedChanges", QMessageBox.StandardButton.Discard)
 
     assert window.mode is Mode.READ_ONLY
     assert line(window, "server").text() == STORED.server
@@ -505,6 +506,7 @@ def test_escape_cancels_edit(qtbot: QtBot, open_window: OpenWindow, data_dir: Pa
     type_into(qtbot, line(window, "account_name"), "Changed")
 
     qtbot.keyClick(line(window, "account_name"), Qt.Key.Key_Escape)
+    answer(qtbot, window, "unsavedChanges", QMessageBox.StandardButton.Discard)
 
     assert window.mode is Mode.READ_ONLY
     assert line(window, "account_name").text() == STORED.account_name
@@ -529,6 +531,7 @@ def test_enter_on_a_focused_button_presses_that_button(
     window.cancel_button.setFocus()
 
     qtbot.keyClick(window.cancel_button, Qt.Key.Key_Return)
+    answer(qtbot, window, "unsavedChanges", QMessageBox.StandardButton.Discard)
 
     assert window.mode is Mode.READ_ONLY  # cancelled, not submitted
     assert (data_dir / "settings.enc").read_bytes() == before

@@ -395,3 +395,79 @@ def test_the_window_removes_temporary_files_of_a_killed_save_at_start(
     assert (data_dir / "settings.enc").read_bytes() == before
     assert window.mode is Mode.READ_ONLY
     assert "1 temporary file" in window.statusBar().currentMessage()
+
+
+# -- alike in the window and on the command line ---------------------------------------
+
+
+def test_a_check_with_a_test_email_is_recorded_as_the_command_line_words_it(
+    qtbot: QtBot, open_window: OpenWindow, data_dir: Path, smtp_server: StartServer, pki: Pki
+) -> None:
+    server = smtp_server(tls="starttls", users={USERNAME: PASSWORD})
+    Store(data_dir).save(make_settings(server.port, ca_file=str(pki.ca_file)))
+    window = open_window()
+    click(qtbot, window.test_button)
+    dialog = window.check_dialog
+    assert isinstance(dialog, CheckDialog)
+    dialog.recipient_input.setText("soc@example.net")
+    with qtbot.waitSignal(dialog.check_ended, timeout=CHECK_TIMEOUT_MS):
+        click(qtbot, dialog.start_button)
+
+    checks = [entry for entry in trail(data_dir).entries if entry.action == "check"]
+    assert [entry.detail for entry in checks] == ["passed; the server accepted the test e-mail"]
+
+
+def test_history_shows_the_times_the_command_line_shows(
+    qtbot: QtBot, open_window: OpenWindow, data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import subprocess
+    import sys
+    import time
+
+    monkeypatch.setenv("TZ", "Europe/Berlin")
+    time.tzset()
+    try:
+        window = open_window()
+        submit_in_write_mode(qtbot, window)
+        shown = open_history(qtbot, window).rows()[0][0]
+        printed = subprocess.run(
+            [sys.executable, "-m", "configurator", "audit"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    assert shown.endswith((" CET", " CEST"))
+    assert any(line.startswith(f"{shown}  ") for line in printed.splitlines()), printed
+
+
+def test_history_never_breaks_a_word_at_its_hyphen(
+    qtbot: QtBot, open_window: OpenWindow, data_dir: Path
+) -> None:
+    from PySide6.QtGui import QTextLayout, QTextOption
+
+    detail = "passed; the server accepted the test e-mail"
+    assert audit.record(data_dir, audit.Action.CHECK, detail=detail) is None
+    dialog = open_history(qtbot, open_window())
+    item = dialog.table.item(0, 4)
+    assert item is not None
+    assert dialog.rows()[0][4] == detail
+    # Lay the cell's text out as the view does, at a width that ends just after "e-".
+    font = dialog.table.font()
+    width = dialog.table.fontMetrics().horizontalAdvance(detail[: detail.index("-") + 1]) + 1
+    layout = QTextLayout(item.text(), font)
+    option = QTextOption()
+    option.setWrapMode(QTextOption.WrapMode.WordWrap)  # as the view wraps cells
+    layout.setTextOption(option)
+    layout.beginLayout()
+    lines: list[str] = []
+    while (text_line := layout.createLine()).isValid():
+        text_line.setLineWidth(width)
+        lines.append(
+            item.text()[text_line.textStart() : text_line.textStart() + text_line.textLength()]
+        )
+    layout.endLayout()
+    assert len(lines) == 2, lines
+    assert not any(text.rstrip().endswith(("-", "\u2011")) for text in lines), lines

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (
     QAbstractButton,
@@ -416,6 +416,15 @@ def test_a_silent_server_leaves_the_window_responsive_and_cancel_is_prompt(
     assert dialog.step_outcomes()["greeting"] == "cancelled"
     assert dialog.verdict.title() == "Check cancelled"
     assert not dialog.running
+    not_run = [
+        dialog.steps.topLevelItem(row)
+        for row in range(dialog.steps.topLevelItemCount())
+        if dialog.steps.topLevelItem(row).data(0, Qt.ItemDataRole.UserRole) == "skipped"
+    ]
+    assert not_run
+    for item in not_run:
+        assert item.text(2) == "not run: the check was cancelled"
+        assert "did not succeed" not in item.toolTip(2)
 
 
 def _greeting_running(step: str, outcome: str) -> bool:

@@ -13,12 +13,20 @@ import sys
 from pathlib import Path
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QAbstractButton, QLabel, QLineEdit, QTreeWidget, QWidget
+from PySide6.QtWidgets import (
+    QAbstractButton,
+    QLabel,
+    QLineEdit,
+    QMessageBox,
+    QTreeWidget,
+    QWidget,
+)
 from pytestqt.qtbot import QtBot
 from support.window import (
     SECRET,
     STORED,
     OpenWindow,
+    answer,
     click,
     line,
     loaded,
@@ -255,6 +263,7 @@ def test_back_to_editing_then_cancel_shows_what_is_stored_now(
     click(qtbot, dialog.back_button)
 
     click(qtbot, window.cancel_button)
+    answer(qtbot, window, "unsavedChanges", QMessageBox.StandardButton.Discard)
 
     assert window.mode is Mode.READ_ONLY
     assert line(window, "server").text() == STORED.server

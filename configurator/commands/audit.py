@@ -51,6 +51,7 @@ def run(args: argparse.Namespace, store: Store, console: Console) -> int:
 
 def _print_audit_table(entries: Sequence[audit.Entry], console: Console) -> None:
     from configurator import audit
+    from configurator.timestamps import local_time
 
     header = ("Time", "User", "Action", "Fields changed", "Detail")
     rows = [header]
@@ -60,7 +61,7 @@ def _print_audit_table(entries: Sequence[audit.Entry], console: Console) -> None
             detail = f"{detail} [not verified]".lstrip()
         rows.append(
             (
-                _audit_time(entry.time),
+                local_time(entry.time),
                 entry.user,
                 audit.action_words(entry.action),
                 ", ".join(entry.fields) or "-",
@@ -92,13 +93,6 @@ def _print_audit_entries(rows: Sequence[tuple[str, ...]], console: Console) -> N
         console.out(entry[0])
         for label, value in zip(header[1:], entry[1:], strict=True):
             console.out(f"  {label}: {value}")
-
-
-def _audit_time(text: str) -> str:
-    """Show "2026-05-09T12:00:00+00:00" as "2026-05-09 12:00:00 UTC", anything else as it is."""
-    if len(text) == 25 and text[10] == "T" and text.endswith("+00:00"):
-        return f"{text[:10]} {text[11:19]} UTC"
-    return text
 
 
 def _no_controls(text: str) -> str:

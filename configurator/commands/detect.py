@@ -214,6 +214,7 @@ def _apply_detected(
         "submit",
         f"the settings were saved (revision {saved.revision})",
         fields=audit.changed_fields(current.settings, settings),
+        detail=f"revision {saved.revision}, from detect",
     )
     port_label = model.FIELDS_BY_KEY["port"].label
     security_label = model.FIELDS_BY_KEY["security"].label

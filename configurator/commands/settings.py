@@ -89,6 +89,7 @@ def run(args: argparse.Namespace, store: Store, console: Console) -> int:
         "submit",
         f"the settings were saved (revision {saved.revision})",
         fields=audit.changed_fields(old, settings),
+        detail=f"revision {saved.revision}",
     )
     usual_port = settings.security.default_port
     if "security" in changes and "port" not in changes and settings.port != usual_port:

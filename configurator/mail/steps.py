@@ -131,6 +131,7 @@ class StepTracker:
         self._clock = clock
         self._steps: dict[StepId, Step] = {}
         self._stopped_by: StepId | None = None
+        self._cancelled = False
 
     def _emit(self, step: Step) -> None:
         if step.id not in self._plan:
@@ -179,6 +180,7 @@ class StepTracker:
             record.detail = failure.summary
             outcome = Outcome.CANCELLED if error.problem is Problem.CANCELLED else Outcome.FAILED
             self._stopped_by = step_id
+            self._cancelled = outcome is Outcome.CANCELLED
             self._finish(step_id, outcome, started, record)
             if error is exc:
                 raise
@@ -190,7 +192,9 @@ class StepTracker:
 
     def _not_run(self, step_id: StepId) -> Step:
         why = "not run"
-        if self._stopped_by is not None:
+        if self._cancelled:
+            why = "not run: the check was cancelled"
+        elif self._stopped_by is not None:
             why = f"not run: {self._stopped_by.label} did not succeed"
         return Step(step_id, Outcome.SKIPPED, detail=why)
 

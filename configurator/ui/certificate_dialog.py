@@ -152,7 +152,8 @@ class CertificateDialog(QDialog):
         close.setDefault(True)
         buttons.rejected.connect(self.reject)
         column.addWidget(buttons)
-        self.setMinimumWidth(560)
+        sizing.scroll_body(self)
+        self.setMinimumWidth(min(560, sizing.available(self).width()))
 
     def event(self, event: QEvent) -> bool:
         handled = super().event(event)

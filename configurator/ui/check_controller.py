@@ -84,18 +84,22 @@ class CheckController:
 
     def _check_ended(self, result: CheckResult | None) -> None:
         """Record the check's outcome in plain words (cancelled and crashed checks too)."""
-        from configurator import audit
-
         if result is None:
             detail = "stopped unexpectedly"
         elif result.passed:
-            detail = "passed"
+            # Worded as `configurator test` words it in the trail.
+            detail = "passed; the server accepted the test e-mail" if result.recipient else "passed"
         elif result.cancelled:
             detail = "cancelled"
         else:
             failed, failure = result.failed_step, result.failure
             summary = failure.summary if failure is not None else "unknown problem"
             detail = f"failed at {failed.title}: {summary}" if failed else f"failed: {summary}"
+        self._record_check(detail)
+
+    def _record_check(self, detail: str) -> None:
+        from configurator import audit
+
         run = self.check_dialog.run if self.check_dialog is not None else None
         if run is not None and run.source == TESTING_FORM:
             detail += " (values in the form, not saved)"
@@ -301,7 +305,16 @@ class CheckController:
                 view.cancel()
 
     def close_views(self) -> None:
-        """Close the views; cancelling only wakes the workers, nothing waits for them."""
+        """Close the views; cancelling only wakes the workers, nothing waits for them.
+
+        A check still running is recorded as cancelled now, while the window
+        closes, rather than when its worker has unwound: the program ends as
+        soon as its window is gone and would not wait for that.
+        """
+        dialog = self.check_dialog
+        if dialog is not None and dialog.running:
+            dialog.check_ended.disconnect(self._check_ended)
+            self._record_check("cancelled")
         for view in (self.check_dialog, self.detect_dialog):
             if view is not None:
                 view.close()

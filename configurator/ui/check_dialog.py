@@ -199,7 +199,8 @@ class CheckDialog(QDialog):
         self._job: Job | None = None
         self._items: dict[str, QTreeWidgetItem] = {}
         self._build()
-        self.resize(720, self.sizeHint().height())
+        sizing.scroll_body(self)
+        sizing.fit_size(self, 720, self.sizeHint().height())
 
     # -- building --------------------------------------------------------
 

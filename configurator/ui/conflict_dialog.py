@@ -35,8 +35,8 @@ from PySide6.QtWidgets import (
 
 from configurator import audit, model
 from configurator.store import Stored
+from configurator.timestamps import local_time
 from configurator.ui import sizing
-from configurator.ui.history import local_time
 
 FIELD, YOURS, THEIRS = range(3)
 CHANGED = "changed"
@@ -111,7 +111,8 @@ class ConflictDialog(QDialog):
         self._mine = mine
         self._password_typed = password_typed
         self._build(who_saved(theirs, last))
-        self.resize(640, self.sizeHint().height())
+        sizing.scroll_body(self)
+        sizing.fit_size(self, 640, self.sizeHint().height())
 
     def _build(self, who: str) -> None:
         icon = QLabel()

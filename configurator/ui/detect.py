@@ -195,7 +195,8 @@ class DetectDialog(QDialog):
         column.addWidget(self.verdict)
         column.addStretch(1)
         column.addLayout(buttons)
-        self.resize(600, self.sizeHint().height())
+        sizing.scroll_body(self)
+        sizing.fit_size(self, 600, self.sizeHint().height())
 
     def event(self, event: QEvent) -> bool:
         handled = super().event(event)

@@ -5,6 +5,12 @@ event loop keeps running, so tests (and the rest of the program) can find the
 box by its object name and answer it.  Each box names its default button
 explicitly, because a ``QMessageBox`` without one lets Enter press the first
 accepting button, which for a destructive question is the wrong one.
+
+Buttons carry words, never the style's icons: some styles put a green tick
+on "Yes" and a red cross on "No", which on a destructive question marks the
+dangerous button as the good one.  Titles are short (the question is in the
+text), and the application's name is not appended to them (``app.py`` sets
+no display name), so a window manager does not clip them.
 """
 
 from __future__ import annotations
@@ -13,7 +19,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QMessageBox, QWidget
+from PySide6.QtGui import QIcon
+from PySide6.QtWidgets import QLabel, QMessageBox, QWidget
 
 Button = QMessageBox.StandardButton
 
@@ -41,6 +48,7 @@ def _box(
     box.setInformativeText(informative)
     for standard, label in buttons.items():
         button = box.addButton(standard)
+        button.setIcon(QIcon())
         if label:
             button.setText(label)
     box.setDefaultButton(default)
@@ -61,32 +69,57 @@ def ask(box: QMessageBox, on_answer: Callable[[Button], object]) -> QMessageBox:
 
 
 def reset_confirmation(parent: QWidget, data_dir: Path) -> QMessageBox:
-    return _box(
+    box = _box(
         parent,
         "resetConfirmation",
         icon=QMessageBox.Icon.Warning,
         title="Reset Settings",
         text="Delete the stored mail server settings?",
         informative=(
-            f"The settings file in {data_dir} and its data key are destroyed, so no copy "
-            "of the file can be read again. Alert e-mails cannot be sent until new "
-            "settings are saved."
+            "The settings file and its data key are destroyed, so no copy of the file "
+            "can be read again. Alert e-mails cannot be sent until new settings are "
+            f"saved.\n\nSettings folder:\n{data_dir}"
         ),
         buttons={Button.Yes: "&Reset Settings", Button.No: "&Keep Settings"},
         default=Button.No,
         escape=Button.No,
     )
+    _fit_path(box, data_dir)
+    return box
 
 
-def unsaved_changes(parent: QWidget) -> QMessageBox:
+def _fit_path(box: QMessageBox, path: Path) -> None:
+    """Make the informative text wide enough for ``path`` on a line of its own.
+
+    A label wraps long words wherever it may, "mail-server-" here and
+    "configurator" on the next line; as wide as the path, it never has to.
+    """
+    label = box.findChild(QLabel, "qt_msgbox_informativelabel")
+    if label is None:
+        return
+    wanted = label.fontMetrics().horizontalAdvance(str(path)) + 4
+    screen = box.screen().availableGeometry().width()
+    label.setMinimumWidth(min(wanted, screen * 3 // 4))
+
+
+def unsaved_changes(parent: QWidget, *, closing: bool = True) -> QMessageBox:
+    """Asked before edits would be lost: by closing the window, or by Cancel (Escape)."""
+    if closing:
+        text = "Save the changes to the mail server settings before closing?"
+        informative = "Your changes are lost if you close without saving."
+        stay = ""
+    else:
+        text = "Save the changes to the mail server settings?"
+        informative = "Your changes are lost if you discard them."
+        stay = "&Keep Editing"
     return _box(
         parent,
         "unsavedChanges",
         icon=QMessageBox.Icon.Question,
         title="Unsaved Changes",
-        text="Save the changes to the mail server settings before closing?",
-        informative="Your changes are lost if you close without saving.",
-        buttons={Button.Save: "", Button.Discard: "&Discard Changes", Button.Cancel: ""},
+        text=text,
+        informative=informative,
+        buttons={Button.Save: "", Button.Discard: "&Discard Changes", Button.Cancel: stay},
         default=Button.Save,
         escape=Button.Cancel,
     )

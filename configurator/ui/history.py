@@ -9,7 +9,7 @@ shown first and in red, since the rows below it can then not be trusted.
 
 from __future__ import annotations
 
-import datetime as dt
+import re
 from pathlib import Path
 
 from PySide6.QtCore import Qt
@@ -27,6 +27,8 @@ from PySide6.QtWidgets import (
 )
 
 from configurator import audit, model
+from configurator.timestamps import local_time
+from configurator.ui import sizing
 from configurator.ui.banner import Banner, Kind
 
 COLUMNS = ("Time", "User", "Action", "Fields changed", "Detail")
@@ -35,17 +37,12 @@ INTACT = "Intact"
 NOT_INTACT = "Not intact: the trail has been tampered with or damaged"
 UNVERIFIED_COLOR = "#b3261e"
 EMPTY_TEXT = "Nothing has been recorded in this data directory yet."
+_WORD_HYPHEN = re.compile(r"(?<=\w)-(?=\w)")
 
 
-def local_time(stamp: str) -> str:
-    """An ISO time from the trail in this computer's time zone, to the second."""
-    try:
-        moment = dt.datetime.fromisoformat(stamp)
-    except ValueError:
-        return stamp
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=dt.UTC)
-    return moment.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+def unbroken_words(text: str) -> str:
+    """``text`` with its hyphens made non-breaking, so that a cell never wraps "e-/mail"."""
+    return _WORD_HYPHEN.sub("\u2011", text)
 
 
 def action_text(action: str) -> str:
@@ -87,7 +84,7 @@ class HistoryDialog(QDialog):
         self.key_backend = key_backend
         self.report: audit.AuditReport | None = None
         self._build()
-        self.resize(900, 460)
+        sizing.fit_size(self, 900, 460)
 
     def _build(self) -> None:
         intro = QLabel(
@@ -153,12 +150,14 @@ class HistoryDialog(QDialog):
     def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)
         self._fit_rows()
+        sizing.keep_on_screen(self)
         # Not the table: its focused first row would look like a selection.
         self.close_button.setFocus(Qt.FocusReason.OtherFocusReason)
 
     def resizeEvent(self, event: QResizeEvent) -> None:
         super().resizeEvent(event)
         self._fit_rows()
+        sizing.keep_on_screen(self)
 
     def refresh(self) -> None:
         """Read and verify the trail again, and show it."""
@@ -203,7 +202,7 @@ class HistoryDialog(QDialog):
         )
         tips = (f"{entry.time} (record {entry.seq}, line {entry.line})", "", "", "", "")
         for column, (text, tip) in enumerate(zip(texts, tips, strict=True)):
-            item = QTableWidgetItem(text)
+            item = QTableWidgetItem(unbroken_words(text))
             item.setTextAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
             item.setToolTip(tip)
             if not entry.verified:
@@ -215,9 +214,10 @@ class HistoryDialog(QDialog):
         self.table.resizeRowsToContents()
 
     def rows(self) -> list[tuple[str, ...]]:
-        """The texts shown, row by row from the top (for tests and accessibility checks)."""
+        """The texts shown, row by row from the top, hyphens plain (for tests, accessibility)."""
         shown: list[tuple[str, ...]] = []
         for row in range(self.table.rowCount()):
             cells = (self.table.item(row, column) for column in range(len(COLUMNS)))
-            shown.append(tuple(cell.text() if cell is not None else "" for cell in cells))
+            texts = (cell.text() if cell is not None else "" for cell in cells)
+            shown.append(tuple(text.replace("\u2011", "-") for text in texts))
         return shown

@@ -51,10 +51,11 @@ from PySide6.QtWidgets import (
 from configurator import keys, model, resources
 from configurator.errors import UNLOCK_FAILURES, ConflictError, SettingsUnreadable, StoreError
 from configurator.store import SETTINGS_FILE_NAME, Access, Store, Stored
-from configurator.ui import icons
+from configurator.ui import icons, sizing
 from configurator.ui.banner import Action, Banner, Kind
 from configurator.ui.form import SettingsForm
 from configurator.ui.modes import Button, Mode, ModeMachine, Source
+from configurator.ui.shortcuts import ShortcutGuard, quit_keys
 from configurator.ui.watcher import SettingsWatcher
 
 if TYPE_CHECKING:
@@ -119,6 +120,9 @@ class MainWindow(QMainWindow):
         self.banner = Banner()
         self._build_actions()
         self._build_layout()
+        # Edit and Quit work with the focus in any field (X11 gives fields Ctrl+E).
+        self.shortcut_guard = ShortcutGuard([self.edit_action, self.quit_action], self)
+        self.shortcut_guard.watch(self)
         self.machine = ModeMachine(self._enter)
         # Temporary files of saves killed part-way; the store leaves it alone
         # when this account may not write or another program is saving.
@@ -157,6 +161,13 @@ class MainWindow(QMainWindow):
         self.cancel_action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
         self.cancel_action.triggered.connect(self.cancel)
         self.addAction(self.cancel_action)
+        # Quit from any of the program's windows; closing asks about unsaved edits.
+        self.quit_action = QAction("&Quit", self)
+        self.quit_action.setObjectName("quitAction")
+        self.quit_action.setShortcuts(quit_keys())
+        self.quit_action.setShortcutContext(Qt.ShortcutContext.ApplicationShortcut)
+        self.quit_action.triggered.connect(self.close)
+        self.addAction(self.quit_action)
 
         toolbar = QToolBar("Main Toolbar")
         toolbar.setObjectName("mainToolBar")
@@ -278,6 +289,8 @@ class MainWindow(QMainWindow):
         column.addStretch(1)
         column.addWidget(rule)
         column.addLayout(buttons)
+        # Everything but the buttons scrolls when the window would not fit the screen.
+        sizing.scroll_body(central, keep=2)
         self.setCentralWidget(central)
 
         self.location_label = QLabel()
@@ -295,7 +308,7 @@ class MainWindow(QMainWindow):
         for first, second in itertools.pairwise(order):
             QWidget.setTabOrder(first, second)
         self.setMinimumWidth(620)
-        self.resize(700, self.sizeHint().height())
+        sizing.fit_size(self, 700, self.sizeHint().height())
 
     def createPopupMenu(self) -> QMenu | None:
         """No menu for hiding the toolbar: the Edit action must stay reachable."""
@@ -316,20 +329,15 @@ class MainWindow(QMainWindow):
         self._follow_content()
 
     def _fit_height(self) -> None:
-        """Keep the window tall enough for wrapped messages.
+        """Keep the window tall enough for wrapped messages, and within the screen.
 
         A main window's minimum size ignores height-for-width, so a message
         that wraps onto a second line would be clipped instead of growing
         the window.
         """
         central = self.centralWidget()
-        layout = central.layout() if central is not None else None
-        if central is None or layout is None or not layout.hasHeightForWidth():
-            return
-        needed = layout.totalHeightForWidth(central.width())
-        chrome = self.height() - central.height()
-        if needed > 0 and needed + chrome != self.minimumHeight():
-            self.setMinimumHeight(needed + chrome)
+        if central is not None:
+            sizing.fit_height(self, central)
 
     def _follow_content(self) -> None:
         """Shrink back when messages go: a window the content grew returns to its height before.
@@ -548,12 +556,17 @@ class MainWindow(QMainWindow):
             event.accept()
             return
         event.ignore()
-        from PySide6.QtWidgets import QMessageBox
-
         from configurator.ui import dialogs
 
-        if self.findChild(QMessageBox, "unsavedChanges") is None:
+        if not self._asking_about_edits():
             dialogs.ask(dialogs.unsaved_changes(self), self._answer_unsaved)
+
+    def _asking_about_edits(self) -> bool:
+        """Whether the Unsaved Changes box is open (an answered one may linger until deleted)."""
+        from PySide6.QtWidgets import QMessageBox
+
+        box = self.findChild(QMessageBox, "unsavedChanges")
+        return box is not None and box.isVisible()
 
     def close_without_asking(self) -> None:
         """Close even with unsaved edits, which are dropped (self-test, shutting down)."""
@@ -578,9 +591,33 @@ class MainWindow(QMainWindow):
             self.machine.go(Mode.EDIT)
 
     def cancel(self) -> None:
-        """Back to Read-only with the snapshot taken on entering Edit; nothing is written."""
+        """Back to Read-only with the snapshot taken on entering Edit; nothing is written.
+
+        Edits are not thrown away unasked: as for closing, the user may save
+        them, discard them or go on editing.
+        """
         if self.mode is not Mode.EDIT:
             return
+        if not self.has_unsaved_changes():
+            self._discard_edits()
+            return
+        from configurator.ui import dialogs
+
+        if not self._asking_about_edits():
+            box = dialogs.unsaved_changes(self, closing=False)
+            dialogs.ask(box, self._answer_cancel)
+
+    def _answer_cancel(self, answer: dialogs.Button) -> None:
+        from configurator.ui import dialogs
+
+        if self.mode is not Mode.EDIT:
+            return
+        if answer == dialogs.Button.Save:
+            self.submit()
+        elif answer == dialogs.Button.Discard:
+            self._discard_edits()
+
+    def _discard_edits(self) -> None:
         self.stored = self.snapshot
         self.machine.go(Mode.READ_ONLY)
         self.statusBar().showMessage("Changes discarded.", 5000)

@@ -13,7 +13,8 @@ unwinding after a cancel: the late report finds no job and is dropped, and
 no Qt object is ever destroyed on the wrong thread.  The pool is a
 ``QThreadPool``, whose threads Qt joins when the application ends (PySide
 releases the interpreter lock while it does), so no "QThread: Destroyed
-while thread is still running" can happen.
+while thread is still running" can happen.  The program itself never waits
+for that join: ``app.run`` ends the process as soon as its window has closed.
 """
 
 from __future__ import annotations

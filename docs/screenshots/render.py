@@ -1,6 +1,10 @@
 """Render the main window in each mode, and the server check, to PNG files beside this script.
 
     QT_QPA_PLATFORM=offscreen python docs/screenshots/render.py
+    python docs/screenshots/render.py history.png   # only the pictures named
+
+For pictures as a desktop draws them, run it on an X server (under Xvfb with a
+window manager such as openbox, with ``QT_QPA_PLATFORM=xcb``).
 
 Each picture uses a throwaway data directory and the key file (never the
 real user's settings or keyring).  The server check pictures are of real
@@ -196,12 +200,34 @@ def _history(data_dir: Path) -> None:
     third = replace(second, password="a new example password")  # noqa: S106
     Store(data_dir).save(third, expected_revision=2)
     record(data_dir, "submit", fields_changed=["password"], detail="revision 3")
-    record(data_dir, "check", detail="passed")
+    record(data_dir, "check", detail="passed; the server accepted the test e-mail")
 
 
 def history(window: MainWindow) -> QWidget | None:
     window.show_history()
     return window.history_dialog
+
+
+def _box(window: MainWindow, name: str) -> QWidget:
+    from PySide6.QtWidgets import QMessageBox
+
+    box = window.findChild(QMessageBox, name)
+    assert box is not None
+    return box
+
+
+def reset_confirmation(window: MainWindow) -> QWidget | None:
+    window.edit()
+    window.ask_reset()
+    return _box(window, "resetConfirmation")
+
+
+def cancel_with_edits(window: MainWindow) -> QWidget | None:
+    """Escape (Cancel) after changing a field: the window asks before dropping the edit."""
+    window.edit()
+    window.form.editor("server").setText("mail.example.net")  # type: ignore[attr-defined]
+    window.cancel()
+    return _box(window, "unsavedChanges")
 
 
 def read_only_no_permission(window: MainWindow) -> None:
@@ -236,6 +262,8 @@ SHOTS: list[tuple[str, Callable[[Path], None] | None, Act]] = [
     ("no-access.png", _save, no_access),
     ("conflict.png", _save, conflict),
     ("history.png", _history, history),
+    ("reset-confirmation.png", _save, reset_confirmation),
+    ("unsaved-changes.png", _save, cancel_with_edits),
 ]
 
 
@@ -266,10 +294,50 @@ def _shoot(
     print(OUT / name)
 
 
-def main() -> int:
+@contextlib.contextmanager
+def silent_server() -> Iterator[int]:
+    """A port that accepts connections and then says nothing; yields the port."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        yield int(listener.getsockname()[1])
+
+
+def _cancelled(window: MainWindow) -> QWidget:
+    """Start the check, let it wait for the greeting, then press Cancel."""
+    window.test_button.click()
+    dialog = window.check_dialog
+    assert dialog is not None
+    loop = QEventLoop()
+    dialog.step_shown.connect(lambda step, outcome: step == "greeting" and loop.quit())
+    dialog.start_button.click()
+    QTimer.singleShot(10_000, loop.quit)
+    loop.exec()
+    ended = QEventLoop()
+    dialog.check_ended.connect(ended.quit)
+    QTimer.singleShot(10_000, ended.quit)
+    dialog.cancel_button.click()
+    ended.exec()
+    dialog.transcript_toggle.setChecked(True)
+    return dialog
+
+
+def main(names: list[str]) -> int:
+    def wanted(name: str) -> bool:
+        return not names or name in names
+
     qt_app = app_module.application()
     for name, prepare, act in SHOTS:
-        _shoot(qt_app, name, prepare, act)
+        if wanted(name):
+            _shoot(qt_app, name, prepare, act)
+    if wanted("check-cancelled.png"):
+        with silent_server() as port:
+            silent = replace(EXAMPLE, server="127.0.0.1", port=port, timeout=30.0)
+            _shoot(
+                qt_app, "check-cancelled.png", lambda data_dir: _save(data_dir, silent), _cancelled
+            )
+    if not (wanted("check-failed.png") or wanted("check-passed.png")):
+        return 0
     with tempfile.TemporaryDirectory() as temp, local_server(Path(temp) / "ca.pem") as port:
         checked = replace(
             EXAMPLE,
@@ -284,11 +352,13 @@ def main() -> int:
         def store(settings: model.Settings) -> Callable[[Path], None]:
             return lambda data_dir: _save(data_dir, settings)
 
-        _shoot(qt_app, "check-failed.png", store(wrong), _checked(""))
-        _shoot(qt_app, "check-passed.png", store(right), _checked("soc@example.com"))
+        if wanted("check-failed.png"):
+            _shoot(qt_app, "check-failed.png", store(wrong), _checked(""))
+        if wanted("check-passed.png"):
+            _shoot(qt_app, "check-passed.png", store(right), _checked("soc@example.com"))
     QApplication.processEvents()
     return 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(main(sys.argv[1:]))

@@ -125,10 +125,12 @@ def click(qtbot: QtBot, button: QAbstractButton) -> None:
 
 
 def message_box(window: MainWindow, name: str) -> QMessageBox:
-    box = window.findChild(QMessageBox, name)
-    assert isinstance(box, QMessageBox), f"no message box {name!r} is open"
-    assert box.isVisible(), f"message box {name!r} is not shown"
-    return box
+    # An answered box lingers, hidden, until the event loop deletes it: take the shown one.
+    boxes = window.findChildren(QMessageBox, name)
+    assert boxes, f"no message box {name!r} is open"
+    shown = [box for box in boxes if box.isVisible()]
+    assert shown, f"message box {name!r} is not shown"
+    return shown[-1]
 
 
 def answer(qtbot: QtBot, window: MainWindow, name: str, button: QMessageBox.StandardButton) -> None:
