@@ -211,6 +211,11 @@ def _self_test(app: QApplication, window: MainWindow) -> int:
         problems.append("the main window did not appear")
     mode = window.mode.title if window.mode is not None else "none"
     store_path = window.store.path
+    explained = (
+        f"{window.banner.title()}: {window.banner.text()}"
+        if window.banner.isVisibleTo(window) and window.mode in (Mode.REFUSED, Mode.UNREADABLE)
+        else None
+    )
     window.close_without_asking()
     app.processEvents()
     # Destroyed here, on the GUI thread: left to Python's garbage collector, a window
@@ -226,9 +231,9 @@ def _self_test(app: QApplication, window: MainWindow) -> int:
         f"self-test passed: window shown ({mode}), {len(resources.ICON_NAMES)} icons loaded, "
         f"settings in {store_path}"
     )
-    if window.banner.isVisibleTo(window) and window.mode in (Mode.REFUSED, Mode.UNREADABLE):
+    if explained is not None:
         # The program works; what the window tells the user about the store is said here too.
-        print(f"configurator: {window.banner.title()}: {window.banner.text()}", file=sys.stderr)
+        print(f"configurator: {explained}", file=sys.stderr)
     return 0
 
 

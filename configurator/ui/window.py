@@ -49,7 +49,13 @@ from PySide6.QtWidgets import (
 )
 
 from configurator import keys, model, resources
-from configurator.errors import UNLOCK_FAILURES, ConflictError, SettingsUnreadable, StoreError
+from configurator.errors import (
+    UNLOCK_FAILURES,
+    ConflictError,
+    SettingsUnreadable,
+    StoreError,
+    Unreadable,
+)
 from configurator.store import SETTINGS_FILE_NAME, Access, Store, Stored
 from configurator.ui import icons, sizing
 from configurator.ui.banner import Action, Banner, Kind
@@ -478,11 +484,13 @@ class MainWindow(QMainWindow):
     def _show_banner(self, mode: Mode) -> None:
         notice, self._notice = self._notice, None
         if mode is Mode.REFUSED:
+            title = "You may not read these settings"
             try:
                 self.store.check()
-                title = "You may not read these settings"
-            except SettingsUnreadable:  # not a directory, or one another account controls
-                title = "These settings cannot be opened"
+            except SettingsUnreadable as exc:
+                if exc.reason is not Unreadable.NO_ACCESS or self.store.data_dir.is_file():
+                    # Not a directory, or one another account controls.
+                    title = "These settings cannot be opened"
             self.banner.show_message(
                 Kind.ERROR,
                 title,

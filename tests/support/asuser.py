@@ -48,7 +48,8 @@ sys.exit(configurator.cli.main(sys.argv[3:]))
 # loaded (and the application created) before the account changes.
 _PRELOAD_WINDOW = """
 import importlib, pkgutil
-import configurator.app, configurator.ui, configurator.ui.icons
+import configurator.app, configurator.qtlibs, configurator.ui, configurator.ui.icons
+import ctypes, ctypes.util  # the check for Qt's system libraries, before Qt loads
 for info in pkgutil.iter_modules(configurator.ui.__path__):
     importlib.import_module("configurator.ui." + info.name)
 configurator.app.application()
