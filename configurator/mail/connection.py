@@ -26,10 +26,9 @@ import datetime as dt
 import errno
 import re
 import socket
-import sys
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from types import ModuleType, TracebackType
+from types import TracebackType
 from typing import TYPE_CHECKING, Generic, TypeVar
 
 from configurator import syntax
@@ -37,8 +36,9 @@ from configurator.mail.auth import Authenticator, authenticator_for
 from configurator.mail.cancel import CancelToken
 from configurator.mail.certificate import CertificateInfo, TlsInfo, describe_certificate
 from configurator.mail.channel import BadReply, Channel, Reply, ServerClosed
+from configurator.mail.classify import UNREACHABLE_ERRNOS, Explainer, seconds, ssl_reason
 from configurator.mail.deadline import Deadline
-from configurator.mail.errors import MailError, Problem, cancelled, explain
+from configurator.mail.errors import MailError, Problem, cancelled
 from configurator.mail.steps import StepId, StepObserver, StepTracker
 from configurator.mail.transcript import Transcript
 from configurator.model import Security, Settings, normalise_fingerprint
@@ -75,26 +75,6 @@ _POLITE_ENDINGS = frozenset(
     }
 )
 
-_WAITING: dict[StepId, str] = {
-    StepId.TLS: "during the TLS handshake",
-    StepId.EHLO: "waiting for the server's reply to EHLO",
-    StepId.AUTH: "waiting for the server's reply to AUTH",
-    StepId.SENDER: "waiting for the server's reply to MAIL FROM",
-    StepId.RECIPIENT: "waiting for the server's reply to RCPT TO",
-    StepId.MESSAGE: "waiting for the server to accept the message",
-}
-
-_WHEN: dict[StepId, str] = {
-    StepId.CONNECT: "while connecting",
-    StepId.GREETING: "before the server greeting",
-    StepId.TLS: "during the TLS handshake",
-    StepId.EHLO: "during EHLO",
-    StepId.AUTH: "during authentication",
-    StepId.SENDER: "after MAIL FROM",
-    StepId.RECIPIENT: "after RCPT TO",
-    StepId.MESSAGE: "while sending the message",
-}
-
 # OpenSSL verification error codes (X509_V_ERR_*) and what they mean here.
 _CERT_PROBLEMS: dict[int, Problem] = {
     2: Problem.CERT_UNTRUSTED,  # unable to get issuer certificate
@@ -107,15 +87,6 @@ _CERT_PROBLEMS: dict[int, Problem] = {
     27: Problem.CERT_UNTRUSTED,  # certificate not trusted
     62: Problem.CERT_WRONG_HOST,  # host name mismatch
     64: Problem.CERT_WRONG_HOST,  # IP address mismatch
-}
-
-_SSL_REASONS: dict[str, str] = {
-    "WRONG_VERSION_NUMBER": "the server did not answer with TLS",
-    "UNSUPPORTED_PROTOCOL": "the server supports only TLS versions older than 1.2",
-    "TLSV1_ALERT_PROTOCOL_VERSION": "the server supports only TLS versions older than 1.2",
-    "SSLV3_ALERT_HANDSHAKE_FAILURE": "the server and this program have no cipher in common",
-    "NO_SHARED_CIPHER": "the server and this program have no cipher in common",
-    "DH_KEY_TOO_SMALL": "the server's key exchange is too weak",
 }
 
 _SMTP_REPLY_START = re.compile(r"^\d{3}[ -]")
@@ -180,16 +151,6 @@ class _Background(Generic[T]):
         return self._value  # type: ignore[return-value]
 
 
-def _ssl_module() -> ModuleType | None:
-    """The ssl module if TLS was used; failures without TLS need not load it."""
-    return sys.modules.get("ssl")
-
-
-def _ssl_reason(exc: BaseException) -> str:
-    reason = getattr(exc, "reason", None) or ""
-    return _SSL_REASONS.get(str(reason), str(reason).replace("_", " ").lower() or str(exc))
-
-
 class _Session:
     """The state of one connection attempt; ``Connection`` is its public face."""
 
@@ -214,9 +175,11 @@ class _Session:
             self.transcript.add_secrets(self.authenticator.secrets())
         # Every step, whatever the server does, ends within the timeout.
         self.deadline = Deadline(self.timeout)
+        self.explainer = Explainer(settings, redact=self.transcript.redact, cancel=self.cancel)
+        self.explain = self.explainer.explain
         self.tracker = StepTracker(
             plan,
-            classify=self.classify,
+            classify=self.explainer.classify,
             redact=self.transcript.redact,
             on_step=on_step,
             on_start=self._begin_step,
@@ -233,82 +196,6 @@ class _Session:
         self._tls_name = settings.server
         self._context: ssl.SSLContext | None = None
 
-    # -- explaining failures ------------------------------------------------
-
-    def explain(
-        self,
-        problem: Problem,
-        *,
-        reply: str = "",
-        context: Mapping[str, object] | None = None,
-        **more: object,
-    ) -> MailError:
-        """The failure for ``problem``, its texts filled in and redacted."""
-        values: dict[str, object] = {
-            "server": self.settings.server,
-            "port": self.settings.port,
-            "timeout": _seconds(self.timeout),
-            "security": self.settings.security.label,
-            "username": self.settings.username,
-            "ca_file": self.settings.ca_file,
-        }
-        values.update(context or {})
-        values.update(more)
-        redact = self.transcript.redact
-        safe = {key: redact(str(value)) for key, value in values.items()}
-        return MailError(explain(problem, reply=redact(reply), context=safe))
-
-    def classify(self, exc: Exception, step: StepId) -> MailError:
-        """Turn whatever a step raised into the failure a person can act on."""
-        if isinstance(exc, MailError):
-            return exc
-        if self.cancel.cancelled:
-            return cancelled()
-        ssl_module = _ssl_module()
-        detail = str(exc) or type(exc).__name__
-        if isinstance(exc, TimeoutError):
-            if step is StepId.RESOLVE:
-                return self.explain(Problem.DNS_FAILED, detail="no answer in time")
-            if step is StepId.CONNECT:
-                return self.explain(Problem.CONNECT_TIMEOUT)
-            if step is StepId.GREETING:
-                return self.explain(Problem.GREETING_TIMEOUT)
-            return self.explain(Problem.REPLY_TIMEOUT, waiting=_WAITING.get(step, "waiting"))
-        if isinstance(exc, ConnectionRefusedError):
-            return self.explain(Problem.CONNECTION_REFUSED)
-        closed: tuple[type[BaseException], ...] = (
-            ServerClosed,
-            ConnectionResetError,
-            ConnectionAbortedError,
-            BrokenPipeError,
-        )
-        if ssl_module is not None:
-            closed += (ssl_module.SSLEOFError, ssl_module.SSLZeroReturnError)
-        if isinstance(exc, closed):
-            return self.explain(
-                Problem.CONNECTION_CLOSED, when=_WHEN.get(step, "unexpectedly"), detail=detail
-            )
-        if isinstance(exc, BadReply):
-            if step is StepId.GREETING:
-                return self.explain(Problem.NOT_SMTP, detail=detail)
-            return self.explain(Problem.PROTOCOL_ERROR, detail=detail)
-        if ssl_module is not None and isinstance(exc, ssl_module.SSLError):
-            return self.explain(Problem.TLS_FAILED, detail=_ssl_reason(exc))
-        if isinstance(exc, OSError):
-            if exc.errno in (
-                errno.ENETUNREACH,
-                errno.EHOSTUNREACH,
-                errno.EADDRNOTAVAIL,
-                errno.EAFNOSUPPORT,
-            ):
-                return self.explain(Problem.NETWORK_UNREACHABLE, detail=exc.strerror or detail)
-            if step is StepId.CONNECT:
-                return self.explain(Problem.CONNECT_FAILED, detail=exc.strerror or detail)
-            return self.explain(
-                Problem.CONNECTION_CLOSED, when=_WHEN.get(step, "unexpectedly"), detail=detail
-            )
-        return self.explain(Problem.INTERNAL_ERROR, detail=f"{type(exc).__name__}: {detail}")
-
     def _begin_step(self, step: StepId) -> None:
         self.deadline.restart()
 
@@ -319,7 +206,7 @@ class _Session:
         try:
             yield
         except Exception as exc:
-            error = self.classify(exc, step).at_step(step)
+            error = self.explainer.classify(exc, step).at_step(step)
             if error is exc:
                 raise
             raise error from exc
@@ -379,7 +266,7 @@ class _Session:
                 )
                 if not lookup.wait(self.deadline.left(), self.cancel):
                     raise self.explain(
-                        Problem.DNS_FAILED, detail=f"no answer within {_seconds(self.timeout)}"
+                        Problem.DNS_FAILED, detail=f"no answer within {seconds(self.timeout)}"
                     )
                 try:
                     infos = lookup.result()
@@ -546,25 +433,15 @@ class _Session:
             attempt = self.authenticator.authenticate(self._require_channel(), offered)
             step.reply = str(attempt.reply)
             if attempt.reply.code != 235:
-                raise self._auth_failure(attempt.reply, attempt.mechanism)
+                raise self.explainer.auth_failure(
+                    attempt.reply, attempt.mechanism, encrypted=self.tls is not None
+                )
             self.authenticated = True
             step.detail = (
                 f"logged in as {self.authenticator.identity} with AUTH {attempt.mechanism}"
             )
             if self.tls is None:
                 step.notes.append("the password was sent without encryption")
-
-    def _auth_failure(self, reply: Reply, mechanism: str) -> MailError:
-        text = str(reply)
-        if reply.code == 538 or (reply.code == 530 and self.tls is None):
-            return self.explain(Problem.AUTH_NEEDS_ENCRYPTION, reply=text)
-        if 400 <= reply.code < 500:
-            return self.explain(Problem.AUTH_TEMPORARY, reply=text)
-        if reply.code == 504:
-            return self.explain(Problem.AUTH_MECHANISM_UNSUPPORTED, reply=text, offered=mechanism)
-        if reply.code in (500, 502):
-            return self.explain(Problem.AUTH_NOT_OFFERED, reply=text, hint="")
-        return self.explain(Problem.AUTH_REJECTED, reply=text)
 
     # -- TLS ------------------------------------------------------------------
 
@@ -631,7 +508,7 @@ class _Session:
                 # A TLS alert is a TLS answer: the server speaks TLS, and this is the verdict.
                 self.transcript.note(f"the server answered the TLS handshake with {reason}")
             elif implicit and not isinstance(exc, ssl.SSLEOFError):
-                greeting = self._greets_in_plain(_ssl_reason(exc))
+                greeting = self._greets_in_plain(ssl_reason(exc))
                 if greeting is not None:
                     raise self.explain(Problem.PLAIN_SMTP_ON_TLS, reply=greeting) from None
             raise
@@ -823,7 +700,7 @@ class _Session:
                 self._smtputf8 = utf8
                 return reply
             if reply.code == 530:
-                raise self._access_refused(reply)
+                raise self.explainer.access_refused(reply, encrypted=self.tls is not None)
             raise self.explain(Problem.SENDER_REFUSED, reply=str(reply), sender=address)
 
     def rcpt_to(self, address: str) -> Reply:
@@ -836,14 +713,8 @@ class _Session:
             if reply.code in (250, 251):
                 return reply
             if reply.code == 530:
-                raise self._access_refused(reply)
+                raise self.explainer.access_refused(reply, encrypted=self.tls is not None)
             raise self.explain(Problem.RECIPIENT_REFUSED, reply=str(reply), recipient=address)
-
-    def _access_refused(self, reply: Reply) -> MailError:
-        """530 means "not like this": without TLS, or without a login."""
-        if self.tls is None and "TLS" in reply.text.upper():
-            return self.explain(Problem.ENCRYPTION_REQUIRED, reply=str(reply))
-        return self.explain(Problem.AUTH_REQUIRED, reply=str(reply))
 
     def data(self, content: bytes) -> Reply:
         with self.guard(StepId.MESSAGE):
@@ -925,17 +796,12 @@ def _os_reason(exc: OSError) -> str:
     return (exc.strerror or str(exc) or type(exc).__name__).lower()
 
 
-def _seconds(value: float) -> str:
-    return f"{value:g} second" + ("" if value == 1 else "s")
-
-
 def _most_telling(failures: list[tuple[tuple[object, ...], OSError]]) -> OSError:
     """Of several addresses' failures, the one that says most about the server."""
     if not failures:
         return ConnectionRefusedError(errno.ECONNREFUSED, "no address to connect to")
-    unreachable = (errno.ENETUNREACH, errno.EHOSTUNREACH, errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT)
     for _address, exc in failures:
-        if exc.errno not in unreachable:
+        if exc.errno not in UNREACHABLE_ERRNOS:
             return exc
     return failures[0][1]
 
