@@ -22,7 +22,6 @@ is sent over it.  ``ssl`` is imported only when TLS is used.
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import errno
 import re
 import socket
@@ -40,8 +39,9 @@ from configurator.mail.classify import UNREACHABLE_ERRNOS, Explainer, seconds, s
 from configurator.mail.deadline import Deadline
 from configurator.mail.errors import MailError, Problem, cancelled
 from configurator.mail.steps import StepId, StepObserver, StepTracker
+from configurator.mail.tls import Trust, unverified_context
 from configurator.mail.transcript import Transcript
-from configurator.model import Security, Settings, normalise_fingerprint
+from configurator.model import Security, Settings
 
 if TYPE_CHECKING:
     import ssl
@@ -50,7 +50,6 @@ if TYPE_CHECKING:
 MAX_ADDRESSES = 4  # each address may cost a full timeout
 QUIT_TIMEOUT = 2.0
 PROBE_TIMEOUT = 5.0  # a plain SMTP server greets at once; no need to wait long
-EXPIRY_WARNING = dt.timedelta(days=14)
 
 T = TypeVar("T")
 
@@ -74,20 +73,6 @@ _POLITE_ENDINGS = frozenset(
         Problem.SMTPUTF8_UNSUPPORTED,
     }
 )
-
-# OpenSSL verification error codes (X509_V_ERR_*) and what they mean here.
-_CERT_PROBLEMS: dict[int, Problem] = {
-    2: Problem.CERT_UNTRUSTED,  # unable to get issuer certificate
-    9: Problem.CERT_NOT_YET_VALID,
-    10: Problem.CERT_EXPIRED,
-    18: Problem.CERT_UNTRUSTED,  # self-signed
-    19: Problem.CERT_UNTRUSTED,  # self-signed certificate in chain
-    20: Problem.CERT_UNTRUSTED,  # unable to get local issuer certificate
-    21: Problem.CERT_UNTRUSTED,  # unable to verify the first certificate
-    27: Problem.CERT_UNTRUSTED,  # certificate not trusted
-    62: Problem.CERT_WRONG_HOST,  # host name mismatch
-    64: Problem.CERT_WRONG_HOST,  # IP address mismatch
-}
 
 _SMTP_REPLY_START = re.compile(r"^\d{3}[ -]")
 
@@ -184,7 +169,7 @@ class _Session:
             on_step=on_step,
             on_start=self._begin_step,
         )
-        self.pin = normalise_fingerprint(settings.tls_fingerprint)
+        self.trust = Trust(settings, self.explainer)
         self.channel: Channel | None = None
         self.capabilities: dict[str, str] = {}
         self.tls: TlsInfo | None = None
@@ -194,7 +179,6 @@ class _Session:
         self._peer: tuple[socket.AddressFamily, tuple[object, ...]] | None = None
         self._ehlo_name = "[127.0.0.1]"
         self._tls_name = settings.server
-        self._context: ssl.SSLContext | None = None
 
     def _begin_step(self, step: StepId) -> None:
         self.deadline.restart()
@@ -445,53 +429,12 @@ class _Session:
 
     # -- TLS ------------------------------------------------------------------
 
-    def _tls_context(self) -> ssl.SSLContext:
-        """One context per session: verifying, or (with a pin) comparing the fingerprint."""
-        if self._context is not None:
-            return self._context
-        import ssl
-
-        if self.pin:
-            context = _unverified_context()
-        else:
-            # Not create_default_context(cafile=...): that would drop the system's authorities.
-            context = ssl.create_default_context()
-            context.minimum_version = ssl.TLSVersion.TLSv1_2
-            if self.settings.ca_file:
-                self._trust_ca_file(context)
-        self._context = context
-        return context
-
-    def _trust_ca_file(self, context: ssl.SSLContext) -> None:
-        """Add the Trusted CA File, read within a bound and only if no one else may change it."""
-        import ssl
-        from pathlib import Path
-
-        from configurator import fsutil
-
-        try:
-            data = fsutil.read_trusted_input(Path(self.settings.ca_file), _CA_FILE_LIMIT)
-        except OSError as exc:
-            raise self.explain(Problem.CA_FILE_UNUSABLE, detail=exc.strerror or str(exc)) from None
-        except ValueError as exc:
-            raise self.explain(Problem.CA_FILE_UNUSABLE, detail=str(exc)) from None
-        # Only the certificate blocks: a comment in another encoding must not spoil the file.
-        blocks = _PEM_CERTIFICATE.findall(data)
-        try:
-            if not blocks:
-                raise ValueError("no certificate")
-            context.load_verify_locations(cadata=b"\n".join(blocks).decode("ascii"))
-        except (ssl.SSLError, ValueError):
-            raise self.explain(
-                Problem.CA_FILE_UNUSABLE, detail="it holds no usable PEM certificate"
-            ) from None
-
     def _secure(self, notes: list[str], *, implicit: bool) -> None:
         """Run the TLS handshake over the channel's socket and decide whether to trust it."""
         import ssl
 
         channel = self._require_channel()
-        context = self._tls_context()
+        context = self.trust.context()
         tls_sock = context.wrap_socket(
             channel.sock, server_hostname=self._tls_name, do_handshake_on_connect=False
         )
@@ -512,62 +455,16 @@ class _Session:
                 if greeting is not None:
                     raise self.explain(Problem.PLAIN_SMTP_ON_TLS, reply=greeting) from None
             raise
-        der = tls_sock.getpeercert(binary_form=True)
-        certificate = describe_certificate(der) if der else None
-        if self.pin:
-            if certificate is None or certificate.fingerprint != self.pin:
-                error = self._certificate_failure(Problem.CERT_PIN_MISMATCH, certificate)
-                raise error
-            trust = "accepted because it matches the pinned SHA-256 fingerprint"
-            if certificate.expired():
-                notes.append("the pinned certificate has expired; it is used because it is pinned")
-        elif self.settings.ca_file:
-            trust = "verified against the system's authorities and the trusted CA file"
-        else:
-            trust = "verified against the system's trusted authorities"
-        if certificate is not None and certificate.not_after is not None:
-            left = certificate.not_after - dt.datetime.now(dt.UTC)
-            if dt.timedelta(0) < left < EXPIRY_WARNING:
-                notes.append(
-                    f"the server's certificate expires in {left.days} day(s), on "
-                    f"{certificate.not_after:%Y-%m-%d}: remind the mail administrator to renew it"
-                )
-        cipher = tls_sock.cipher()
-        self.tls = TlsInfo(
-            protocol=tls_sock.version() or "TLS",
-            cipher=cipher[0] if cipher else "unknown cipher",
-            certificate=certificate,
-            trust=trust,
-        )
+        self.tls = self.trust.accept(tls_sock, notes)
         self.transcript.note(f"TLS established: {self.tls.summary()}")
 
     def _tls_summary(self) -> str:
         return self.tls.summary() if self.tls is not None else "not encrypted"
 
     def _certificate_error(self, exc: ssl.SSLCertVerificationError) -> MailError:
-        code = exc.verify_code if isinstance(exc.verify_code, int) else -1
-        problem = _CERT_PROBLEMS.get(code, Problem.CERT_INVALID)
-        detail = str(exc.verify_message or exc.reason or exc)
+        problem, detail = self.trust.verification_problem(exc)
         self.transcript.note(f"certificate verification failed: {detail}")
-        return self._certificate_failure(problem, self._fetch_certificate(), detail=detail)
-
-    def _certificate_failure(
-        self, problem: Problem, certificate: CertificateInfo | None, **context: object
-    ) -> MailError:
-        values: dict[str, object] = {
-            "subject": "unknown",
-            "issuer": "unknown",
-            "fingerprint": "unknown",
-            "not_before": "unknown",
-            "not_after": "unknown",
-            "names": "unknown names",
-        }
-        if certificate is not None:
-            values.update(certificate.context())
-        values.update(context)
-        error = self.explain(problem, context=values)
-        error.certificate = certificate
-        return error
+        return self.trust.failure(problem, self._fetch_certificate(), detail=detail)
 
     def _fetch_certificate(self) -> CertificateInfo | None:
         """Fetch the certificate that failed verification, only to show it.
@@ -597,7 +494,7 @@ class _Session:
                     return None
                 if channel.command("STARTTLS").code != 220:
                     return None
-            tls_sock = _unverified_context().wrap_socket(
+            tls_sock = unverified_context().wrap_socket(
                 channel.sock, server_hostname=self._tls_name, do_handshake_on_connect=False
             )
             channel.replace_socket(tls_sock)
@@ -636,7 +533,7 @@ class _Session:
             return False
         tls_sock: ssl.SSLSocket | None = None
         try:
-            tls_sock = _unverified_context().wrap_socket(
+            tls_sock = unverified_context().wrap_socket(
                 sock, server_hostname=self._tls_name, do_handshake_on_connect=False
             )
             with self.cancel.watch(tls_sock):
@@ -744,24 +641,6 @@ class _Session:
                     channel.command("QUIT")
         finally:
             channel.close()
-
-
-# A CA bundle of every public authority is about 250 KiB.
-_CA_FILE_LIMIT = 4 << 20
-_PEM_CERTIFICATE = re.compile(
-    rb"-----BEGIN CERTIFICATE-----\r?\n[A-Za-z0-9+/=\r\n]+-----END CERTIFICATE-----"
-)
-
-
-def _unverified_context() -> ssl.SSLContext:
-    """For comparing a pin or showing a certificate only; never trusted by itself."""
-    import ssl
-
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    return context
 
 
 def _parse_capabilities(reply: Reply) -> dict[str, str]:
