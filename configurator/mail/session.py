@@ -405,12 +405,9 @@ class Session:
             if utf8 and "SMTPUTF8" not in self._capabilities:
                 raise self._explain(Problem.SMTPUTF8_UNSUPPORTED, address=address, role="sender")
             reply = channel.command(f"MAIL FROM:<{text}>{' SMTPUTF8' if utf8 else ''}", utf8=utf8)
-            if reply.code == 250:
-                self._smtputf8 = utf8
-                return reply
-            if reply.code == 530:
-                raise self._explainer.access_refused(reply, encrypted=self._tls is not None)
-            raise self._explain(Problem.SENDER_REFUSED, reply=str(reply), sender=address)
+            self._accepted(reply, (250,), Problem.SENDER_REFUSED, sender=address)
+            self._smtputf8 = utf8
+            return reply
 
     def rcpt_to(self, address: str) -> Reply:
         with self._guard(StepId.RECIPIENT):
@@ -419,11 +416,17 @@ class Session:
             if needs_utf8 and not self._smtputf8:
                 raise self._explain(Problem.SMTPUTF8_UNSUPPORTED, address=address, role="recipient")
             reply = channel.command(f"RCPT TO:<{text}>", utf8=needs_utf8)
-            if reply.code in (250, 251):
-                return reply
-            if reply.code == 530:
-                raise self._explainer.access_refused(reply, encrypted=self._tls is not None)
-            raise self._explain(Problem.RECIPIENT_REFUSED, reply=str(reply), recipient=address)
+            return self._accepted(reply, (250, 251), Problem.RECIPIENT_REFUSED, recipient=address)
+
+    def _accepted(
+        self, reply: Reply, codes: tuple[int, ...], refused: Problem, **context: object
+    ) -> Reply:
+        """``reply`` if its code is one of ``codes``; else why the server would not have it."""
+        if reply.code in codes:
+            return reply
+        if reply.code == 530:
+            raise self._explainer.access_refused(reply, encrypted=self._tls is not None)
+        raise self._explain(refused, reply=str(reply), context=context)
 
     def data(self, content: bytes) -> Reply:
         """Send a complete message (CRLF line endings) after MAIL FROM and RCPT TO."""
