@@ -46,8 +46,8 @@ Delivering mail (for a future outbox)::
 
 ``open_connection`` returns an open ``Session`` (also known as
 ``Connection``) and raises ``MailError`` (``.failure``, ``.certificate``)
-when any step fails; so does each message that is refused, and the session
-stays open for the next.  A different login method (an OAuth2 token, say)
+when any step fails.  ``send_message`` raises it for a message the server
+refuses, and the session stays open for the next.  A different login method (an OAuth2 token, say)
 plugs in as an ``Authenticator`` (see ``auth``), passed as
 ``open_connection(..., authenticator=...)``.
 
