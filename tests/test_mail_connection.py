@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import logging
 from email import message_from_bytes, policy
@@ -23,6 +24,8 @@ from support.smtp import (
 
 from configurator import mail
 from configurator.mail import Outcome, Problem, StepId
+from configurator.mail.auth import AuthAttempt, AuthChannel
+from configurator.mail.transcript import Transcript
 from configurator.model import Auth, Security
 
 pytest_plugins = ["support.smtp"]
@@ -275,6 +278,83 @@ def test_open_connection_delivers_a_message_for_later_alert_delivery(
     assert received.rcpt_tos == ["soc@example.net", "oncall@example.net"]
     parsed = message_from_bytes(received.content, policy=policy.default)
     assert parsed["Subject"] == "Alert: breach observed"
+
+
+def _alert(subject: str) -> EmailMessage:
+    message = EmailMessage()
+    message["From"] = ACCOUNT_EMAIL
+    message["To"] = "soc@example.net"
+    message["Subject"] = subject
+    message.set_content("Sensor 7 reported a breach.")
+    return message
+
+
+def test_one_session_sends_many_messages_and_outlives_a_refused_one(
+    smtp_server: StartServer, pki: Pki
+) -> None:
+    server = smtp_server(
+        tls="implicit", users=USERS, refused_recipients=frozenset({"gone@example.net"})
+    )
+    settings = make_settings(server.port, security=Security.SSL_TLS, ca_file=str(pki.ca_file))
+
+    with mail.open_connection(settings) as session:
+        session.send_message(_alert("first"), sender=ACCOUNT_EMAIL, recipients=["soc@example.net"])
+        with pytest.raises(mail.MailError) as caught:
+            session.send_message(
+                _alert("refused"),
+                sender=ACCOUNT_EMAIL,
+                recipients=["soc@example.net", "gone@example.net"],
+            )
+        session.send_message(_alert("third"), sender=ACCOUNT_EMAIL, recipients=["soc@example.net"])
+
+    assert caught.value.problem is Problem.RECIPIENT_REFUSED
+    assert caught.value.step is StepId.RECIPIENT
+    subjects = [
+        message_from_bytes(received.content, policy=policy.default)["Subject"]
+        for received in server.recorder.messages
+    ]
+    assert subjects == ["first", "third"]
+    assert server.recorder.received_auth == ["AUTH PLAIN"]  # one login for all of them
+
+
+class TokenAuthenticator:
+    """A login method of the caller's own: a token in place of a password."""
+
+    def __init__(self, username: str, token: str) -> None:
+        self.username, self.token = username, token
+
+    @property
+    def identity(self) -> str:
+        return self.username
+
+    def secrets(self) -> list[str]:
+        return [self.token, base64.b64encode(f"\0{self.username}\0{self.token}".encode()).decode()]
+
+    def authenticate(self, channel: AuthChannel, offered: frozenset[str]) -> AuthAttempt:
+        blob = base64.b64encode(f"\0{self.username}\0{self.token}".encode()).decode()
+        return AuthAttempt("PLAIN", channel.command(f"AUTH PLAIN {blob}"))
+
+
+def test_a_login_method_of_its_own_plugs_in_as_an_authenticator(
+    smtp_server: StartServer, pki: Pki
+) -> None:
+    token = "ya29.token-of-the-moment"
+    server = smtp_server(tls="starttls", users={USERNAME: token})
+    # The settings ask for no login: the authenticator alone decides how to log in.
+    settings = make_settings(
+        server.port, auth=Auth.NONE, username="", password="", ca_file=str(pki.ca_file)
+    )
+    transcript = Transcript()
+
+    with mail.open_connection(
+        settings, transcript=transcript, authenticator=TokenAuthenticator(USERNAME, token)
+    ) as session:
+        assert session.authenticated
+
+    assert server.auth_attempts == [("PLAIN", USERNAME)]
+    shown = "\n".join(str(line) for line in transcript.lines())
+    assert "AUTH PLAIN" in shown
+    assert_no_secret(token, USERNAME, shown)
 
 
 def test_open_connection_raises_with_the_failed_step(smtp_server: StartServer, pki: Pki) -> None:

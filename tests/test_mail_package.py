@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import subprocess
 import sys
@@ -17,6 +18,8 @@ from configurator.mail.steps import Outcome, StepId, StepTracker
 from configurator.mail.transcript import HIDDEN, Transcript, credential_forms
 
 REPO = Path(__file__).resolve().parents[1]
+
+MAIL = REPO / "configurator" / "mail"
 
 HEAVY = ("ssl", "_ssl", "smtplib", "email", "cryptography", "concurrent", "PySide6", "shiboken6")
 
@@ -37,6 +40,75 @@ def test_importing_the_package_loads_neither_tls_nor_email_nor_qt() -> None:
     modules = json.loads(completed.stdout)
     assert "configurator.mail.diagnose" in modules
     assert [name for name in modules if name.split(".")[0] in HEAVY] == []
+
+
+def _run_time_imports(tree: ast.Module) -> list[ast.ImportFrom | ast.Import]:
+    """Every import that can run: those under ``if TYPE_CHECKING:`` never do."""
+    found: list[ast.ImportFrom | ast.Import] = []
+    pending: list[ast.AST] = [tree]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING":
+            pending.extend(node.orelse)
+            continue
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            found.append(node)
+        pending.extend(ast.iter_child_nodes(node))
+    return found
+
+
+def _mail_modules() -> dict[str, list[ast.ImportFrom | ast.Import]]:
+    """Each module of the mail package (not its ``__init__``) and the imports it can run."""
+    return {
+        path.stem: _run_time_imports(ast.parse(path.read_text(encoding="utf-8")))
+        for path in sorted(MAIL.glob("*.py"))
+        if path.stem != "__init__"
+    }
+
+
+def _imported_mail_modules(node: ast.ImportFrom | ast.Import) -> list[tuple[str, list[str]]]:
+    """The mail modules ``node`` imports, each with the names it takes from it."""
+    prefix = "configurator.mail."
+    if isinstance(node, ast.Import):
+        return [(a.name.removeprefix(prefix), []) for a in node.names if a.name.startswith(prefix)]
+    if node.module == "configurator.mail":
+        return [(alias.name, []) for alias in node.names]
+    if node.module is not None and node.module.startswith(prefix):
+        return [(node.module.removeprefix(prefix), [alias.name for alias in node.names])]
+    return []
+
+
+def test_the_mail_modules_import_one_another_without_cycles() -> None:
+    modules = _mail_modules()
+    graph = {
+        name: {target for node in imports for target, _ in _imported_mail_modules(node)}
+        for name, imports in modules.items()
+    }
+    assert {"session", "classify", "tls", "probes", "connect", "auth"} <= set(graph)
+    done: set[str] = set()
+
+    def visit(name: str, path: tuple[str, ...]) -> None:
+        assert name not in path, f"import cycle: {' -> '.join((*path, name))}"
+        if name in done:
+            return
+        for target in sorted(graph.get(name, ())):
+            visit(target, (*path, name))
+        done.add(name)
+
+    for name in graph:
+        visit(name, ())
+
+
+def test_no_mail_module_imports_a_private_name_of_another() -> None:
+    private = [
+        f"{name} imports {target}.{imported}"
+        for name, imports in _mail_modules().items()
+        for node in imports
+        for target, names in _imported_mail_modules(node)
+        for imported in names
+        if imported.startswith("_")
+    ]
+    assert private == []
 
 
 @pytest.mark.parametrize(

@@ -41,12 +41,22 @@ Finding working settings (``configurator detect``)::
 
 Delivering mail (for a future outbox)::
 
-    with mail.open_connection(settings, cancel=token) as connection:
-        connection.send_message(message, sender=..., recipients=[...])
+    with mail.open_connection(settings, cancel=token) as session:
+        for message in queued:            # any number of messages over one login
+            session.send_message(message, sender=..., recipients=[...])
 
-``open_connection`` raises ``MailError`` (``.failure``, ``.certificate``) when
-any step fails.  A different login method plugs in as an ``Authenticator``
-(see ``auth``), passed as ``open_connection(..., authenticator=...)``.
+``open_connection`` returns an open ``Session`` (also known as
+``Connection``) and raises ``MailError`` (``.failure``, ``.certificate``)
+when any step fails.  ``send_message`` raises it for a message the server
+refuses, and the session stays open for the next.  A different login method (an OAuth2 token, say)
+plugs in as an ``Authenticator`` (see ``auth``), passed as
+``open_connection(..., authenticator=...)``.
+
+Inside, one module per concern: ``session`` (the step sequence and mail
+transactions), ``connect`` (resolving and connecting), ``tls`` (contexts, the
+Trusted CA File, pinning), ``probes`` (second connections that explain a
+failure), ``classify`` (what went wrong, in words), ``auth`` (logging in),
+``diagnose`` (the check) and ``detect`` (finding working settings).
 """
 
 from __future__ import annotations
@@ -55,7 +65,6 @@ from configurator.mail.auth import Authenticator, PasswordAuthenticator, authent
 from configurator.mail.cancel import CancelToken
 from configurator.mail.certificate import CertificateInfo, TlsInfo
 from configurator.mail.channel import Reply
-from configurator.mail.connection import Connection, open_connection, plan_steps
 from configurator.mail.detect import (
     DEFAULT_CANDIDATES,
     Candidate,
@@ -69,6 +78,7 @@ from configurator.mail.diagnose import CheckResult, run_check
 from configurator.mail.errors import Failure, MailError, Problem
 from configurator.mail.message import SUBJECT as TEST_SUBJECT
 from configurator.mail.message import compose_test_message
+from configurator.mail.session import Connection, Session, open_connection, plan_steps
 from configurator.mail.steps import Outcome, Step, StepId
 from configurator.mail.transcript import HIDDEN, Direction, TranscriptLine
 
@@ -91,6 +101,7 @@ __all__ = [
     "Probe",
     "Problem",
     "Reply",
+    "Session",
     "Step",
     "StepId",
     "TlsInfo",

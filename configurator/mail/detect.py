@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from configurator import textsafe
 from configurator.mail.cancel import CancelToken
 from configurator.mail.certificate import CertificateInfo, TlsInfo
-from configurator.mail.connection import _Session, plan_steps
 from configurator.mail.errors import Failure, MailError, Problem
+from configurator.mail.session import Session
 from configurator.mail.transcript import Transcript, TranscriptLine, format_transcript
 from configurator.model import Auth, Security, Settings
 
@@ -183,15 +183,13 @@ def _probe(candidate: Candidate, base: Settings, cancel: CancelToken) -> Probe:
     )
     transcript = Transcript()
     transcript.add_password(base.password)
-    session = _Session(
-        settings, plan=plan_steps(settings, sender=False), cancel=cancel, transcript=transcript
-    )
+    session = Session(settings, cancel=cancel, transcript=transcript)
     started = time.monotonic()
     failure: Failure | None = None
     certificate: CertificateInfo | None = None
     try:
         session.open()
-        session.finish()
+        session.close()
     except MailError as error:
         failure = error.failure
         certificate = error.certificate

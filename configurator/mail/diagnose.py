@@ -1,6 +1,6 @@
 """The step-by-step check of the settings against the real server.
 
-``run_check`` opens the connection as ``connection`` does, then asks the
+``run_check`` opens the connection as ``session`` does, then asks the
 server to accept the sender and, with a recipient, sends the test e-mail.  It
 never raises for a mail problem: the result says which step failed, why, and
 what to do, together with the redacted transcript.
@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from configurator import textsafe
 from configurator.mail.cancel import CancelToken
 from configurator.mail.certificate import CertificateInfo, TlsInfo
-from configurator.mail.connection import Connection, _Session, plan_steps
 from configurator.mail.errors import Failure, MailError, Problem
+from configurator.mail.session import Session, plan_steps
 from configurator.mail.steps import Outcome, Step, StepId, StepObserver
 from configurator.mail.transcript import Transcript, TranscriptLine, format_transcript
 from configurator.model import Settings
@@ -103,7 +103,7 @@ def run_check(
     the "cancelled" outcome.
     """
     transcript = Transcript()
-    session = _Session(
+    session = Session(
         settings,
         plan=plan_steps(settings),
         cancel=cancel,
@@ -117,9 +117,8 @@ def run_check(
     certificate: CertificateInfo | None = None
     try:
         session.open()
-        connection = Connection(session)
-        with connection:
-            _transaction(session, connection, recipient)
+        with session:
+            _transaction(session, recipient)
     except MailError as error:
         failure = error.failure
         certificate = error.certificate
@@ -149,8 +148,8 @@ def run_check(
     return result
 
 
-def _transaction(session: _Session, connection: Connection, recipient: str | None) -> None:
-    """Sender, recipient and message steps over the open connection."""
+def _transaction(session: Session, recipient: str | None) -> None:
+    """Sender, recipient and message steps over the open session."""
     from configurator.mail.message import compose_test_message, needs_smtputf8, render
 
     settings = session.settings
@@ -162,24 +161,24 @@ def _transaction(session: _Session, connection: Connection, recipient: str | Non
     addresses = [settings.account_email] + ([recipient] if recipient else [])
     # Ask for SMTPUTF8 only where the server offers it: otherwise the address that needs it
     # (the sender at MAIL FROM, or the recipient at RCPT TO) is the one named as failing.
-    utf8 = needs_smtputf8(*addresses) and connection.supports("SMTPUTF8")
+    utf8 = needs_smtputf8(*addresses) and session.supports("SMTPUTF8")
     with tracker.run(StepId.SENDER) as step:
-        reply = connection.mail_from(settings.account_email, smtputf8=utf8)
+        reply = session.mail_from(settings.account_email, smtputf8=utf8)
         step.reply = str(reply)
         step.detail = f"the server accepts {settings.account_email} as the sender"
     if not recipient:
         with contextlib.suppress(MailError):  # the sender was the point; RSET is courtesy
-            connection.reset()
+            session.reset()
         why = "no recipient given: no test e-mail sent"
         tracker.skip(StepId.RECIPIENT, why)
         tracker.skip(StepId.MESSAGE, why)
         return
     with tracker.run(StepId.RECIPIENT) as step:
-        reply = connection.rcpt_to(recipient)
+        reply = session.rcpt_to(recipient)
         step.reply = str(reply)
         step.detail = f"the server accepts mail for {recipient}"
     with tracker.run(StepId.MESSAGE) as step:
         message = compose_test_message(settings, recipient)
-        reply = connection.data(render(message, smtputf8=utf8))
+        reply = session.data(render(message, smtputf8=utf8))
         step.reply = str(reply)
         step.detail = f"the server accepted the test e-mail {message['Message-ID']}"

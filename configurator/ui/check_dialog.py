@@ -8,15 +8,14 @@ in plain words with the likely cause and the fix.  It also takes the test
 e-mail's recipient, copies the transcript and a report for a ticket, and
 shows the server's certificate so that the user can decide to trust it.
 
-``configurator.mail`` is imported only when a check is prepared: opening
-the window must not pay for it.
+The window imports this module, and with it ``configurator.mail``, only
+when the check is first opened: opening the window must not pay for them.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QEvent, Qt, Signal, Slot
 from PySide6.QtGui import QCloseEvent, QFontDatabase, QGuiApplication
@@ -35,32 +34,32 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from configurator import __version__, model, textsafe
+from configurator import __version__, mail, model, textsafe
+from configurator.mail import CheckResult, Outcome, Problem, Step
 from configurator.ui import icons, sizing
 from configurator.ui.banner import Banner, Kind
 from configurator.ui.workers import Job, Report
 
-if TYPE_CHECKING:
-    from configurator.mail import CheckResult, Step
-
-OUTCOME_TEXT: dict[str, str] = {
-    "pending": "Waiting",
-    "running": "Running\u2026",
-    "passed": "Passed",
-    "failed": "Failed",
-    "skipped": "Not run",
-    "cancelled": "Cancelled",
+OUTCOME_TEXT: dict[Outcome, str] = {
+    Outcome.PENDING: "Waiting",
+    Outcome.RUNNING: "Running\u2026",
+    Outcome.PASSED: "Passed",
+    Outcome.FAILED: "Failed",
+    Outcome.SKIPPED: "Not run",
+    Outcome.CANCELLED: "Cancelled",
 }
+#: Outcomes whose time taken is shown.
+TIMED: frozenset[Outcome] = frozenset({Outcome.PASSED, Outcome.FAILED})
 
 #: Failures after which the certificate can be trusted explicitly (pinned).
-CERTIFICATE_PROBLEMS: frozenset[str] = frozenset(
+CERTIFICATE_PROBLEMS: frozenset[Problem] = frozenset(
     {
-        "cert_untrusted",
-        "cert_expired",
-        "cert_not_yet_valid",
-        "cert_wrong_host",
-        "cert_pin_mismatch",
-        "cert_invalid",
+        Problem.CERT_UNTRUSTED,
+        Problem.CERT_EXPIRED,
+        Problem.CERT_NOT_YET_VALID,
+        Problem.CERT_WRONG_HOST,
+        Problem.CERT_PIN_MISMATCH,
+        Problem.CERT_INVALID,
     }
 )
 
@@ -104,9 +103,8 @@ def shown_reply(step: Step) -> str:
     before a certificate was refused) shows what went wrong instead.  One
     line, escaped: the server chose every character of it.
     """
-    outcome = step.outcome.value
     negative = step.reply[:1] in ("4", "5")
-    if outcome == "failed" and not negative and step.detail:
+    if step.outcome is Outcome.FAILED and not negative and step.detail:
         return textsafe.sentence(step.detail)
     return textsafe.line(step.reply) if step.reply else textsafe.sentence(step.detail)
 
@@ -156,8 +154,8 @@ def report_text(run: CheckRun, result: CheckResult) -> str:
         "Steps:",
     ]
     for step in result.steps:
-        outcome = OUTCOME_TEXT[step.outcome.value]
-        took = format_duration(step.duration) if step.outcome.value in ("passed", "failed") else ""
+        outcome = OUTCOME_TEXT[step.outcome]
+        took = format_duration(step.duration) if step.outcome in TIMED else ""
         detail = textsafe.sentence(step.detail)
         lines.append(f"  {outcome:<10} {step.title:<24} {took:>8}  {detail}".rstrip())
         if step.reply:
@@ -402,14 +400,12 @@ class CheckDialog(QDialog):
         self.source_label.setText(f"Testing {source}.")
 
     def _show_plan(self, settings: model.Settings) -> None:
-        from configurator import mail
-
         self.steps.clear()
         self._items.clear()
         for step_id in mail.plan_steps(settings):
             self._item(step_id.value, step_id.label)
         for item in self._items.values():
-            self._paint(item, "pending", "", "")
+            self._paint(item, Outcome.PENDING, "", "")
         sizing.show_all_rows(self.steps)
 
     def _item(self, step_id: str, title: str) -> QTreeWidgetItem:
@@ -421,17 +417,17 @@ class CheckDialog(QDialog):
             sizing.show_all_rows(self.steps)
         return item
 
-    def _paint(self, item: QTreeWidgetItem, outcome: str, time: str, reply: str) -> None:
-        item.setIcon(STEP, icons.outcome_icon(outcome))
+    def _paint(self, item: QTreeWidgetItem, outcome: Outcome, time: str, reply: str) -> None:
+        item.setIcon(STEP, icons.outcome_icon(outcome.value))
         item.setText(TIME, time)
         item.setText(REPLY, reply)
-        item.setData(STEP, Qt.ItemDataRole.UserRole, outcome)
+        item.setData(STEP, Qt.ItemDataRole.UserRole, outcome.value)
         item.setData(STEP, Qt.ItemDataRole.AccessibleDescriptionRole, OUTCOME_TEXT[outcome])
 
-    def step_outcomes(self) -> dict[str, str]:
+    def step_outcomes(self) -> dict[str, Outcome]:
         """Step id -> outcome as shown (for tests and accessibility checks)."""
         return {
-            step_id: str(item.data(STEP, Qt.ItemDataRole.UserRole))
+            step_id: Outcome(str(item.data(STEP, Qt.ItemDataRole.UserRole)))
             for step_id, item in self._items.items()
         }
 
@@ -458,8 +454,6 @@ class CheckDialog(QDialog):
         """Run the check of ``settings`` on a worker; steps appear as they happen."""
         if self.running:
             return
-        from configurator import mail
-
         run = CheckRun(settings, self.recipient(), source, generation)
         self.run = run
         self.outcome = None
@@ -476,8 +470,6 @@ class CheckDialog(QDialog):
         recipient = run.recipient or None
 
         def work(report: Report) -> object:  # on the worker thread
-            from configurator import mail
-
             return mail.run_check(settings, recipient, on_step=report, cancel=token)
 
         job = Job(work, cancel=token.cancel, secrets=[settings.password], name="serverCheck")
@@ -502,13 +494,13 @@ class CheckDialog(QDialog):
 
     def _step_changed(self, step: Step) -> None:
         item = self._item(step.id.value, step.title)
-        outcome = step.outcome.value
-        if outcome == "running":
+        outcome = step.outcome
+        if outcome is Outcome.RUNNING:
             self._paint(item, outcome, "\u2026", "")
             item.setToolTip(REPLY, "")
             self.steps.scrollToItem(item)
             return
-        took = format_duration(step.duration) if outcome in ("passed", "failed") else ""
+        took = format_duration(step.duration) if outcome in TIMED else ""
         self._paint(item, outcome, took, shown_reply(step))
         tip = "\n".join(text for text in (OUTCOME_TEXT[outcome], step.detail, step.reply) if text)
         for column in (STEP, TIME, REPLY):
@@ -582,7 +574,7 @@ class CheckDialog(QDialog):
             return
         where = f"Failed at \u201c{failed.title}\u201d" if failed is not None else "Failed"
         certificate_problem = (
-            failure.problem.value in CERTIFICATE_PROBLEMS and result.certificate is not None
+            failure.problem in CERTIFICATE_PROBLEMS and result.certificate is not None
         )
         cause = without_certificate_facts(failure.cause) if certificate_problem else failure.cause
         # Cause, fix and reply quote the server and its certificate: each line shown escaped.
@@ -623,7 +615,7 @@ class CheckDialog(QDialog):
 
         failure = result.failure
         problem = ""
-        if failure is not None and failure.problem.value in CERTIFICATE_PROBLEMS:
+        if failure is not None and failure.problem in CERTIFICATE_PROBLEMS:
             cause = without_certificate_facts(failure.cause)
             problem = textsafe.sentence(
                 f"{failure.summary[:1].upper()}{failure.summary[1:]}. {cause}"

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QEvent, Qt, Signal, Slot
 from PySide6.QtGui import QCloseEvent
@@ -29,13 +28,11 @@ from PySide6.QtWidgets import (
 )
 
 from configurator import model, syntax, textsafe
+from configurator.mail import DetectResult, Probe, Problem, Verdict
 from configurator.ui import dialogs, icons, sizing
 from configurator.ui.banner import Banner, Kind
 from configurator.ui.check_dialog import plain_tooltip
 from configurator.ui.workers import Job, Report
-
-if TYPE_CHECKING:
-    from configurator.mail import DetectResult, Probe
 
 
 @dataclass(frozen=True)
@@ -272,23 +269,19 @@ class DetectDialog(QDialog):
         item = self._items.get(_key(candidate.port, candidate.security.value))
         if item is None:
             return
-        verdict = probe.verdict.value
-        if verdict == "works":
+        if probe.verdict is Verdict.WORKS:
             text = "Works, login accepted" if probe.auth_verified else "Works"
             if probe.tls is not None:
                 text += f" ({probe.tls.protocol})"
             icon = "passed"
-        elif verdict == "unencrypted":
+        elif probe.verdict is Verdict.UNENCRYPTED:
             text, icon = "Answers only without encryption", "warning"
         else:
             failure = probe.failure
             summary = failure.summary if failure is not None else "failed"
             text = textsafe.line(summary[:1].upper() + summary[1:])
-            icon = (
-                "cancelled"
-                if failure is not None and failure.problem.value == "cancelled"
-                else "failed"
-            )
+            cancelled = failure is not None and failure.problem is Problem.CANCELLED
+            icon = "cancelled" if cancelled else "failed"
             if failure is not None:
                 item.setToolTip(RESULT, plain_tooltip(failure.cause))
         item.setText(RESULT, text)
@@ -318,7 +311,7 @@ class DetectDialog(QDialog):
             self.verdict.show_message(Kind.WARNING, "No encrypted connection works", result.warning)
             self.apply_button.setText(f"Use &Without Encryption on Port {port}\u2026")
         elif any(
-            probe.failure is not None and probe.failure.problem.value == "cancelled"
+            probe.failure is not None and probe.failure.problem is Problem.CANCELLED
             for probe in result.probes
         ):
             self.verdict.show_message(Kind.WARNING, "Detection cancelled", "")
