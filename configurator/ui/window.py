@@ -488,7 +488,7 @@ class MainWindow(QMainWindow):
             try:
                 self.store.check()
             except SettingsUnreadable as exc:
-                if exc.reason is not Unreadable.NO_ACCESS or self.store.data_dir.is_file():
+                if exc.reason is not Unreadable.NO_ACCESS or os.path.isfile(self.store.data_dir):
                     # Not a directory, or one another account controls.
                     title = "These settings cannot be opened"
             self.banner.show_message(
