@@ -13,8 +13,8 @@ from configurator.timestamps import local_time
 @pytest.fixture
 def zone(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
     """Set TZ for this process (``time.tzset``), and put it back afterwards."""
-    yield monkeypatch
-    monkeypatch.undo()
+    with monkeypatch.context() as patch:
+        yield patch
     time.tzset()
 
 

@@ -424,21 +424,21 @@ def test_history_shows_the_times_the_command_line_shows(
     import sys
     import time
 
-    monkeypatch.setenv("TZ", "Europe/Berlin")
-    time.tzset()
     try:
-        window = open_window()
-        submit_in_write_mode(qtbot, window)
-        shown = open_history(qtbot, window).rows()[0][0]
-        printed = subprocess.run(
-            [sys.executable, "-m", "configurator", "audit"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
+        with monkeypatch.context() as patch:
+            patch.setenv("TZ", "Europe/Berlin")
+            time.tzset()
+            window = open_window()
+            submit_in_write_mode(qtbot, window)
+            shown = open_history(qtbot, window).rows()[0][0]
+            printed = subprocess.run(
+                [sys.executable, "-m", "configurator", "audit"],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
     finally:
-        monkeypatch.undo()
-        time.tzset()
+        time.tzset()  # TZ is back as it was
     assert shown.endswith((" CET", " CEST"))
     assert any(line.startswith(f"{shown}  ") for line in printed.splitlines()), printed
 
