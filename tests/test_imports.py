@@ -264,3 +264,121 @@ def test_the_window_starts_without_what_it_can_do_without(data_dir: Path) -> Non
     loaded = _modules_loaded(WINDOW_DRIVER)
     assert "configurator.ui.window" in loaded
     assert loaded & SLOW_FOR_THE_WINDOW == set()
+
+
+# -- the import graph ------------------------------------------------------------------
+# Every import counts, at the top, inside functions and for type checking alone: a
+# helper of the window that imported the window would let neither load without the
+# other, and a cycle is the first step to a tangle nobody can split.
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(REPO).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def imported_by(path: Path) -> set[str]:
+    """The modules (and names, which may be modules) that ``path`` imports anywhere."""
+    name = module_name(path)
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.rsplit(".", node.level - 1)[0]
+                module = f"{base}.{node.module}" if node.module else base
+            else:
+                module = node.module or ""
+            found.add(module)
+            found.update(f"{module}.{alias.name}" for alias in node.names)
+    return found
+
+
+def package_modules() -> dict[str, Path]:
+    return {module_name(path): path for path in PACKAGE.rglob("*.py")}
+
+
+def import_graph() -> dict[str, set[str]]:
+    """Each module of the package and the modules of the package it imports."""
+    modules = package_modules()
+    return {
+        name: {other for other in imported_by(path) if other in modules and other != name}
+        for name, path in modules.items()
+    }
+
+
+def cycles(graph: dict[str, set[str]]) -> list[set[str]]:
+    """The groups of modules that import one another, round about (Tarjan's algorithm)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[set[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for other in sorted(graph[node]):
+            if other not in index:
+                visit(other)
+                low[node] = min(low[node], low[other])
+            elif other in stack:
+                low[node] = min(low[node], index[other])
+        if low[node] == index[node]:
+            group = set()
+            while True:
+                member = stack.pop()
+                group.add(member)
+                if member == node:
+                    break
+            if len(group) > 1:
+                found.append(group)
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def test_the_cycle_finder_finds_cycles() -> None:
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}, "e": set()}
+    assert cycles(graph) == [{"a", "b", "c"}]
+    assert cycles({"a": {"b"}, "b": set()}) == []
+
+
+def test_the_graph_sees_every_kind_of_import() -> None:
+    graph = import_graph()
+    assert "configurator.ui.window" in graph["configurator.app"]  # inside a function
+    assert "configurator.ui.check_controller" in graph["configurator.ui.window"]
+    assert "configurator.ui.host" in graph["configurator.ui.check_controller"]
+
+
+def test_the_window_and_its_helpers_import_no_cycle() -> None:
+    window_side = [
+        group
+        for group in cycles(import_graph())
+        if any(name == "configurator.app" or name.startswith("configurator.ui") for name in group)
+    ]
+    assert window_side == []
+
+
+def test_the_edit_session_imports_no_qt() -> None:
+    """Nor does any module it imports: the session is tested, and may be used, without Qt."""
+    graph, modules = import_graph(), package_modules()
+    reached: set[str] = set()
+    todo = ["configurator.ui.session"]
+    while todo:
+        name = todo.pop()
+        if name not in reached:
+            reached.add(name)
+            todo.extend(graph[name])
+    assert "configurator.ui.modes" in reached
+    offenders = {
+        name: found
+        for name in reached
+        if (found := qt_imports(modules[name].read_text(encoding="utf-8")))
+    }
+    assert offenders == {}

@@ -25,8 +25,9 @@ from configurator import audit
 from configurator.store import Store
 from configurator.ui.banner import Kind
 from configurator.ui.modes import Mode
+from configurator.ui.session import CHANGED_ELSEWHERE, RELOADED
 from configurator.ui.watcher import SettingsWatcher
-from configurator.ui.window import CHANGED_ELSEWHERE, RELOADED, MainWindow
+from configurator.ui.window import MainWindow
 
 SOON_MS = 1000  # "within a second"
 

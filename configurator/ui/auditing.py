@@ -12,17 +12,14 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from configurator import audit
-    from configurator.store import Store
+    from configurator.ui.session import EditSession
 
 
 class AuditRecorder:
-    """Records to ``store``'s trail while ``may_write()``; calls ``written`` after each entry."""
+    """Records to the trail of ``session``'s store while it may write; then calls ``written``."""
 
-    def __init__(
-        self, store: Store, may_write: Callable[[], bool], written: Callable[[], None]
-    ) -> None:
-        self.store = store
-        self.may_write = may_write
+    def __init__(self, session: EditSession, written: Callable[[], None]) -> None:
+        self.session = session
         self.written = written
 
     def record(
@@ -31,14 +28,15 @@ class AuditRecorder:
         """Append to the audit trail; return a warning if that failed (never raises)."""
         from configurator import audit
 
-        if not self.may_write():
+        store = self.session.store
+        if not self.session.writable:
             return None
         warning = audit.record(
-            self.store.data_dir,
+            store.data_dir,
             action,
             fields_changed=fields_changed,
             detail=detail,
-            key_backend=self.store.key_backend,
+            key_backend=store.key_backend,
         )
         self.written()
         return warning

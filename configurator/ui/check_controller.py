@@ -15,14 +15,15 @@ from typing import TYPE_CHECKING, Literal
 
 from configurator import model
 from configurator.errors import ConflictError, StoreError
+from configurator.ui.host import bring_up
 from configurator.ui.modes import Mode, Source
-from configurator.ui.window import NO_TEST, bring_up
+from configurator.ui.session import NO_TEST
 
 if TYPE_CHECKING:
     from configurator.mail import CheckResult
     from configurator.ui.check_dialog import CheckDialog, CheckRun
     from configurator.ui.detect import DetectChoice, DetectDialog, DetectRequest
-    from configurator.ui.window import MainWindow
+    from configurator.ui.host import Host
 
 TESTING_FORM = "the values in the form (not saved)"
 TESTING_STORED = "the stored settings"
@@ -31,8 +32,9 @@ TESTING_STORED = "the stored settings"
 class CheckController:
     """Starts checks and detections for ``window`` and applies what they find."""
 
-    def __init__(self, window: MainWindow) -> None:
+    def __init__(self, window: Host) -> None:
         self.window = window
+        self.session = window.session
         self.check_dialog: CheckDialog | None = None
         self.detect_dialog: DetectDialog | None = None
 
@@ -44,15 +46,14 @@ class CheckController:
         Invalid form values are shown beside their fields, as by Submit, and
         nothing is tested.  An empty password in Edit mode means the stored one.
         """
-        window = self.window
-        source = window.machine.view.test
-        if source is Source.STORED and window.stored is not None:
-            return window.stored.settings, TESTING_STORED
+        window, session = self.window, self.session
+        source = session.view.test
+        if source is Source.STORED and session.stored is not None:
+            return session.stored.settings, TESTING_STORED
         if source is not Source.FORM:
             return None
-        base = window.stored.settings if window.stored is not None else None
         try:
-            settings = model.build(window.form.values(), base)
+            settings = model.build(window.form.values(), session.base)
         except model.ValidationError as exc:
             window.form.set_errors(exc)
             count = len(exc.by_key())
@@ -75,7 +76,7 @@ class CheckController:
         if self.check_dialog is None:
             from configurator.ui.check_dialog import CheckDialog
 
-            self.check_dialog = CheckDialog(self.window)
+            self.check_dialog = CheckDialog(self.window.widget())
             self.check_dialog.start_requested.connect(self._run_check)
             self.check_dialog.passed_with_recipient.connect(self._remember_recipient)
             self.check_dialog.trust_requested.connect(self._trust_certificate)
@@ -115,26 +116,11 @@ class CheckController:
         if found is None:
             dialog.refuse_start(
                 "The form has values that are not valid; each field in the window says why."
-                if self.window.machine.view.test is Source.FORM
+                if self.session.view.test is Source.FORM
                 else NO_TEST
             )
             return
-        dialog.begin(*found, self.window.generation)
-
-    def _still_current(self, run: CheckRun) -> bool:
-        """Whether findings of ``run`` still belong to what the window shows."""
-        import dataclasses
-
-        window = self.window
-        if window.mode is Mode.READ_ONLY:
-            if window.stored is None:
-                return False
-            # The pin is what a finding changes; the rest must match.
-            kept = dataclasses.replace(
-                run.settings, tls_fingerprint=window.stored.settings.tls_fingerprint
-            )
-            return kept == window.stored.settings
-        return window.mode in (Mode.WRITE, Mode.EDIT) and run.generation == window.generation
+        dialog.begin(*found, self.session.generation)
 
     def _keep_finding(
         self, run: CheckRun, key: Literal["tls_fingerprint"], value: str
@@ -148,28 +134,29 @@ class CheckController:
 
         from configurator import audit
 
-        window = self.window
+        window, session = self.window, self.session
         label = model.FIELDS_BY_KEY[key].label
-        if not self._still_current(run):
+        if not session.still_current(run.settings, run.generation):
             return False, (
                 f"{label} was not changed: the settings shown in the window are no "
                 "longer the ones this check tested."
             )
-        if window.mode is not Mode.READ_ONLY:
+        if session.mode is not Mode.READ_ONLY:
             window.form.set_value(key, value)
             return True, f"{label} is set in the form; Submit saves it."
-        assert window.stored is not None
-        if getattr(window.stored.settings, key) == value:
+        stored = session.stored
+        assert stored is not None
+        if getattr(stored.settings, key) == value:
             return True, ""
-        if not window.writable:
-            return False, f"{label} was not saved: {window.not_writable_reason()}"
-        current = window.stored.settings
+        if not session.writable:
+            return False, f"{label} was not saved: {session.not_writable_reason()}"
+        current = stored.settings
         changed = dataclasses.replace(current, tls_fingerprint=value)
         try:
-            saved = window.store.save(
+            saved = session.store.save(
                 changed,
-                expected_revision=window.stored.revision,
-                expected_lineage=window.stored.lineage,
+                expected_revision=stored.revision,
+                expected_lineage=stored.lineage,
             )
         except ConflictError:
             window.reload()
@@ -186,9 +173,7 @@ class CheckController:
         )
         if warning is not None:
             window.statusBar().showMessage(warning)
-        window.stored = saved
-        window.form.load(saved.settings)
-        window.show_location()
+        session.kept(saved)  # the window shows it
         return True, f"{label} saved (revision {saved.revision})."
 
     def _remember_recipient(self, run: CheckRun) -> None:
@@ -229,9 +214,9 @@ class CheckController:
         """Probe the form's server for a working port and security, on a worker."""
         from configurator.ui.detect import DetectRequest
 
-        window = self.window
-        if window.mode is Mode.READ_ONLY and window.stored is not None:
-            stored = window.stored.settings
+        session = self.session
+        if session.mode is Mode.READ_ONLY and session.stored is not None:
+            stored = session.stored.settings
             request = DetectRequest(
                 stored.server,
                 stored.username,
@@ -242,7 +227,7 @@ class CheckController:
                 port=stored.port,
                 security=stored.security,
             )
-        elif window.machine.view.form_editable:
+        elif session.view.form_editable:
             found = self._detect_request_from_form()
             if found is None:
                 return
@@ -257,9 +242,10 @@ class CheckController:
     def _detect_request_from_form(self) -> DetectRequest | None:
         from configurator.ui.detect import request_from_form
 
-        window = self.window
+        window, session = self.window, self.session
         # In Edit mode an empty password field means the stored password, as for Submit.
-        keep = window.stored.settings.password if window.mode is Mode.EDIT and window.stored else ""
+        stored = session.stored
+        keep = stored.settings.password if session.mode is Mode.EDIT and stored else ""
         found = request_from_form(window.form.values(), stored_password=keep)
         if isinstance(found, model.FieldError):
             window.form.set_errors(model.ValidationError([found]))
@@ -271,16 +257,16 @@ class CheckController:
         if self.detect_dialog is None:
             from configurator.ui.detect import DetectDialog
 
-            self.detect_dialog = DetectDialog(self.window)
+            self.detect_dialog = DetectDialog(self.window.widget())
             self.detect_dialog.apply_requested.connect(self._apply_detected)
         return self.detect_dialog
 
     def _apply_detected(self, choice: DetectChoice) -> None:
         """Put the chosen port and security into the form, entering Edit from Read-only."""
-        window = self.window
-        if window.mode is Mode.READ_ONLY:
+        window, session = self.window, self.session
+        if session.mode is Mode.READ_ONLY:
             window.edit()
-        if window.mode not in (Mode.WRITE, Mode.EDIT):
+        if not session.editing:
             window.statusBar().showMessage("Not applied: the settings cannot be changed.", 8000)
             return
         if window.form.values()["server"] != choice.server:

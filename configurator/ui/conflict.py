@@ -16,19 +16,19 @@ from PySide6.QtCore import Qt
 
 from configurator import model
 from configurator.errors import SettingsUnreadable
-from configurator.ui.modes import Mode
 
 if TYPE_CHECKING:
     from configurator.store import Stored
     from configurator.ui.conflict_dialog import ConflictDialog
-    from configurator.ui.window import MainWindow
+    from configurator.ui.host import Host
 
 
 class ConflictHandler:
     """Asks what to keep when ``window``'s Submit met a change saved elsewhere."""
 
-    def __init__(self, window: MainWindow) -> None:
+    def __init__(self, window: Host) -> None:
         self.window = window
+        self.session = window.session
         self.dialog: ConflictDialog | None = None
 
     def open(self, mine: model.Settings) -> None:
@@ -37,12 +37,12 @@ class ConflictHandler:
         from configurator.ui import dialogs
         from configurator.ui.conflict_dialog import ConflictDialog
 
-        window = self.window
+        window, session = self.window, self.session
         try:
-            theirs = window.store.load()
+            theirs = session.store.load()
         except SettingsUnreadable as exc:
             dialogs.error(
-                window,
+                window.widget(),
                 "saveFailed",
                 "Not Saved",
                 "The settings were changed elsewhere, and what is stored now cannot be read. "
@@ -52,12 +52,12 @@ class ConflictHandler:
             return
         values = window.form.values()
         dialog = ConflictDialog(
-            window,
-            base=window.stored.settings if window.stored is not None else None,
+            window.widget(),
+            base=session.base,
             mine=mine,
             password_typed=bool(values.get("password")),
             theirs=theirs,
-            last=audit.last_change(window.store.data_dir, window.store.key_backend),
+            last=audit.last_change(session.store.data_dir, session.store.key_backend),
         )
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.finished.connect(partial(self._answer, dialog))
@@ -69,7 +69,7 @@ class ConflictHandler:
 
         self.dialog = None
         window = self.window
-        if window.mode not in (Mode.WRITE, Mode.EDIT):
+        if not self.session.editing:
             return
         theirs = dialog.theirs
         if dialog.choice is Choice.KEEP_MINE:
@@ -108,16 +108,9 @@ class ConflictHandler:
         """
         window = self.window
         values = window.form.values()
-        window.stored = theirs
-        target = Mode.EDIT if theirs is not None else Mode.WRITE
-        if window.mode is target:
-            window.snapshot = theirs
-            if theirs is not None and not values.get("password"):
-                window.form.start_password_entry(keeps_stored=theirs.settings.password_set)
-        else:
-            if target is Mode.EDIT:
-                window.machine.go(Mode.READ_ONLY)  # Edit is entered from Read-only only
-            window.machine.go(target)
+        if self.session.rebase(theirs):
             window.form.restore(values)
             window.form_edited()
-        window.forget_changed_elsewhere()
+        elif theirs is not None and not values.get("password"):
+            window.form.start_password_entry(keeps_stored=theirs.settings.password_set)
+        self.session.forget_changed_elsewhere()

@@ -10,40 +10,33 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from configurator.errors import SettingsUnreadable
-from configurator.ui.banner import Kind
 from configurator.ui.modes import Mode
-from configurator.ui.window import CHANGED_ELSEWHERE, RELOADED
+from configurator.ui.session import RELOADED
 
 if TYPE_CHECKING:
-    from configurator.store import Stored
-    from configurator.ui.window import MainWindow
+    from configurator.ui.host import Host
 
 
 class DiskChanges:
     """Reacts for ``window`` to its settings files changing on disk."""
 
-    def __init__(self, window: MainWindow) -> None:
+    def __init__(self, window: Host) -> None:
         self.window = window
+        self.session = window.session
 
     def changed(self) -> None:
         """The settings files changed on disk: follow in Read-only, announce in Edit."""
-        window = self.window
-        mode = window.mode
+        window, session = self.window, self.session
+        mode = session.mode
         if mode is Mode.REFUSED:
             return
         if mode is Mode.UNREADABLE:
             window.reload()
-            if window.mode is not Mode.UNREADABLE:
+            if session.mode is not Mode.UNREADABLE:
                 window.statusBar().showMessage(RELOADED, 8000)
             return
-        try:
-            current: Stored | None = window.store.load()
-            same = current == window.stored
-        except SettingsUnreadable:
-            same = False
-        if same:
-            window.forget_changed_elsewhere()
+        if session.stored_unchanged():
+            session.forget_changed_elsewhere()
             return
         quiet = mode is Mode.READ_ONLY or (
             mode is Mode.WRITE
@@ -53,9 +46,8 @@ class DiskChanges:
         window.trail_changed()
         if quiet:
             window.reload()
-            if window.mode is not Mode.UNREADABLE:
+            if session.mode is not Mode.UNREADABLE:
                 window.statusBar().showMessage(RELOADED, 8000)
             return
         # Edits are never replaced under the user's hands: Submit will ask.
-        window.changed_elsewhere = True
-        window.banner.show_message(Kind.INFO, CHANGED_ELSEWHERE, "")
+        session.mark_changed_elsewhere()  # the window shows it in its banner

@@ -20,10 +20,13 @@ code behind them, load only when first used; so do the message boxes
 (``dialogs``) and ``dataclasses``, and the audit trail's module loads when
 the trail is first read or written: none of them is needed to build the window.
 
-The window itself only assembles: the checks and detection are run by
-``check_controller``, a conflict is resolved by ``conflict``, changes on disk
-are followed by ``reload`` and the trail is written by ``auditing``; each is
-created on first use and receives the window.
+The window itself only assembles: its state (what is stored, the snapshot
+being edited, the mode, the generation, the access rights) lives in an
+``EditSession`` (``session``, no Qt), whose announcements the window turns
+into widgets.  The checks and detection are run by ``check_controller``, a
+conflict is resolved by ``conflict``, changes on disk are followed by
+``reload`` and the trail is written by ``auditing``; each is created on first
+use, talks to the session and sees the window only as a ``host.Host``.
 """
 
 from __future__ import annotations
@@ -56,11 +59,13 @@ from configurator.errors import (
     StoreError,
     Unreadable,
 )
-from configurator.store import SETTINGS_FILE_NAME, Access, Store, Stored
+from configurator.store import SETTINGS_FILE_NAME, Store, Stored
 from configurator.ui import icons, sizing
 from configurator.ui.banner import Action, Banner, Kind
 from configurator.ui.form import SettingsForm
+from configurator.ui.host import bring_up
 from configurator.ui.modes import Button, Mode, ModeMachine, Source
+from configurator.ui.session import CHANGED_ELSEWHERE, NO_TEST, EditSession
 from configurator.ui.shortcuts import ShortcutGuard, quit_keys
 from configurator.ui.watcher import SettingsWatcher
 
@@ -80,10 +85,7 @@ TEST_TOOLTIPS: dict[Source, str] = {
     Source.STORED: "Check the stored settings against the server, step by step (Ctrl+T).",
     Source.FORM: "Check the values in the form against the server before saving them (Ctrl+T).",
 }
-NO_TEST = "Nothing to test: no settings are stored."
 TITLE = "Mail Server Configurator"
-CHANGED_ELSEWHERE = "The stored settings were changed elsewhere; Submit will ask what to keep."
-RELOADED = "Settings were changed elsewhere and reloaded."
 
 
 #: Why stored settings could not be opened, for the audit trail: only key problems
@@ -96,11 +98,7 @@ class MainWindow(QMainWindow):
         self.setObjectName("mainWindow")
         self.setWindowTitle(f"{TITLE}[*]")
         self.store = store
-        self.stored: Stored | None = None
-        self.access = Access.WRITE
-        self.unreadable: SettingsUnreadable | None = None
-        # What Cancel returns to: the stored settings on entering Edit.
-        self.snapshot: Stored | None = None
+        self.session = EditSession(store)
         self._baseline: dict[str, object] | None = None
         self._notice: tuple[Kind, str, str] | None = None
         self._close_confirmed = False
@@ -109,12 +107,7 @@ class MainWindow(QMainWindow):
         self._height_at_rest: int | None = None
         self._last_height = 0
         self._fitting = False
-        # Counts mode entries, so that a check started in one Edit session
-        # does not put its findings into the form of another.
-        self.generation = 0
         self.history_dialog: HistoryDialog | None = None
-        # True while the banner says the stored settings changed under an edit.
-        self.changed_elsewhere = False
         # The parts below are made on first use, so that they load only then.
         self._checks: CheckController | None = None
         self._conflicts: ConflictHandler | None = None
@@ -129,7 +122,9 @@ class MainWindow(QMainWindow):
         # Edit and Quit work with the focus in any field (X11 gives fields Ctrl+E).
         self.shortcut_guard = ShortcutGuard([self.edit_action, self.quit_action], self)
         self.shortcut_guard.watch(self)
-        self.machine = ModeMachine(self._enter)
+        self.session.on_mode(self._enter)
+        self.session.on_changed_elsewhere(self._show_changed_elsewhere)
+        self.session.on_stored(self._show_kept)
         # Temporary files of saves killed part-way; the store leaves it alone
         # when this account may not write or another program is saving.
         removed = self.store.cleanup()
@@ -382,67 +377,68 @@ class MainWindow(QMainWindow):
 
     # -- state -------------------------------------------------------------
 
+    # The session's state, read where the window's users look for it.
+
     @property
     def mode(self) -> Mode | None:
-        return self.machine.mode
+        return self.session.mode
+
+    @property
+    def machine(self) -> ModeMachine:
+        return self.session.machine
+
+    @property
+    def stored(self) -> Stored | None:
+        return self.session.stored
+
+    @property
+    def unreadable(self) -> SettingsUnreadable | None:
+        return self.session.unreadable
+
+    @property
+    def generation(self) -> int:
+        return self.session.generation
 
     @property
     def writable(self) -> bool:
-        return self.access is Access.WRITE
+        return self.session.writable
+
+    def widget(self) -> QWidget:
+        """The window itself, as parent of the dialogs its helpers open."""
+        return self
 
     def reload(self) -> None:
         """Read the store again and enter the mode that fits what was found."""
-        self.unreadable = None
-        self.stored = None
-        try:
-            self.access = self.store.access()
-        except OSError:
-            self.access = Access.NONE
-        if self.access is Access.NONE:
-            self.machine.go(Mode.REFUSED)
-            return
-        try:
-            self.stored = self.store.load()
-        except SettingsUnreadable as exc:
-            self.unreadable = exc
-            self.machine.go(Mode.UNREADABLE)
-            if exc.reason in UNLOCK_FAILURES:
-                from configurator import audit
+        self.session.reload()
+        exc = self.session.unreadable
+        if exc is not None and exc.reason in UNLOCK_FAILURES:
+            from configurator import audit
 
-                warning = self.record(audit.Action.UNLOCK_FAILED, exc.reason.value)
-                if warning is not None:
-                    self.statusBar().showMessage(warning)
-            return
-        if self.stored is None and self.writable:
-            self.machine.go(Mode.WRITE)
-        else:
-            self.machine.go(Mode.READ_ONLY)
+            warning = self.record(audit.Action.UNLOCK_FAILED, exc.reason.value)
+            if warning is not None:
+                self.statusBar().showMessage(warning)
 
     def _enter(self, mode: Mode, previous: Mode | None) -> None:
         """Apply ``mode``: the one place where what the window offers is decided."""
-        view = self.machine.view
+        view = self.session.view
+        stored = self.session.stored
         if mode is Mode.EDIT:
-            assert self.stored is not None
-            self.snapshot = self.stored
-            self.form.load(self.stored.settings)
-            self.form.start_password_entry(keeps_stored=self.stored.settings.password_set)
-        elif mode is Mode.READ_ONLY and self.stored is not None:
-            self.form.load(self.stored.settings)
+            assert stored is not None
+            self.form.load(stored.settings)
+            self.form.start_password_entry(keeps_stored=stored.settings.password_set)
+        elif mode is Mode.READ_ONLY and stored is not None:
+            self.form.load(stored.settings)
         elif mode is Mode.WRITE:
             self.form.load(model.Settings())
             self.form.start_password_entry(keeps_stored=False)
         else:
             self.form.blank()
-        if mode is not Mode.EDIT:
-            self.snapshot = None
-        self.changed_elsewhere = False
         self.form.set_editable(view.form_editable)
         self.form.setEnabled(view.form_enabled)
         for name, button in self._mode_buttons.items():
             button.setVisible(name in view.buttons)
         self.edit_action.setEnabled(view.edit_action and self.writable)
         self.edit_action.setToolTip(self._edit_tooltip(mode))
-        self.generation += 1
         self._offer_checks(mode)
         self.submit_action.setEnabled(Button.SUBMIT in view.buttons)
         self.cancel_action.setEnabled(Button.CANCEL in view.buttons)
@@ -456,15 +452,12 @@ class MainWindow(QMainWindow):
 
     def _offer_checks(self, mode: Mode) -> None:
         """Enable Test and Detect Settings where they have settings to work with."""
-        source = self.machine.view.test
-        testable = source is Source.FORM or (source is Source.STORED and self.stored is not None)
+        source = self.session.view.test
+        testable = self.session.testable
         self.test_button.setEnabled(testable)
         self.test_button.setToolTip(TEST_TOOLTIPS[source] if testable and source else NO_TEST)
         # From Read-only, applying a detected combination enters Edit: only for a writer.
-        detect = self.machine.view.form_editable or (
-            mode is Mode.READ_ONLY and self.writable and self.stored is not None
-        )
-        self.form.detect_button.setEnabled(detect)
+        self.form.detect_button.setEnabled(self.session.can_detect)
         self.form.detect_button.setVisible(mode not in (Mode.UNREADABLE, Mode.REFUSED))
 
     def _edit_tooltip(self, mode: Mode) -> str:
@@ -475,11 +468,7 @@ class MainWindow(QMainWindow):
         return "Edit is available while the stored settings are shown."
 
     def not_writable_reason(self) -> str:
-        return (
-            f"this account may not change the settings in {self.store.data_dir} "
-            "(no write permission). Ask the administrator who manages them, or run "
-            "the configurator as that user."
-        )
+        return self.session.not_writable_reason()
 
     def _show_banner(self, mode: Mode) -> None:
         notice, self._notice = self._notice, None
@@ -595,8 +584,7 @@ class MainWindow(QMainWindow):
     # -- user actions --------------------------------------------------------
 
     def edit(self) -> None:
-        if self.mode is Mode.READ_ONLY and self.writable and self.stored is not None:
-            self.machine.go(Mode.EDIT)
+        self.session.edit()
 
     def cancel(self) -> None:
         """Back to Read-only with the snapshot taken on entering Edit; nothing is written.
@@ -626,17 +614,15 @@ class MainWindow(QMainWindow):
             self._discard_edits()
 
     def _discard_edits(self) -> None:
-        self.stored = self.snapshot
-        self.machine.go(Mode.READ_ONLY)
+        self.session.discard_edits()
         self.statusBar().showMessage("Changes discarded.", 5000)
 
     def submit(self) -> bool:
         """Validate and store; True when the settings were saved."""
-        if self.mode not in (Mode.WRITE, Mode.EDIT):
+        if not self.session.editing:
             return False
-        base = self.stored.settings if self.stored is not None else None
         try:
-            settings = model.build(self.form.values(), base)
+            settings = model.build(self.form.values(), self.session.base)
         except model.ValidationError as exc:
             self.form.set_errors(exc)
             count = len(exc.by_key())
@@ -679,8 +665,7 @@ class MainWindow(QMainWindow):
             detail,
             audit.changed_fields(base.settings if base is not None else None, saved.settings),
         )
-        self.stored = saved
-        self.machine.go(Mode.READ_ONLY)
+        self.session.saved(saved)
         self._say(f"Settings saved (revision {saved.revision}).", warning)
         return True
 
@@ -706,11 +691,17 @@ class MainWindow(QMainWindow):
             self._disk = DiskChanges(self)
         self._disk.changed()
 
-    def forget_changed_elsewhere(self) -> None:
-        """Take back the banner saying that the settings changed under an edit."""
-        if self.changed_elsewhere:
+    def _show_changed_elsewhere(self, changed: bool) -> None:
+        """Say in the banner that the settings changed under an edit, or take that back."""
+        if changed:
+            self.banner.show_message(Kind.INFO, CHANGED_ELSEWHERE, "")
+        else:
             self.banner.clear()
-            self.changed_elsewhere = False
+
+    def _show_kept(self, stored: Stored) -> None:
+        """Show settings saved without a change of mode (a certificate pinned by a check)."""
+        self.form.load(stored.settings)
+        self.show_location()
 
     # -- the audit trail ---------------------------------------------------------
 
@@ -721,7 +712,7 @@ class MainWindow(QMainWindow):
         if self._auditor is None:
             from configurator.ui.auditing import AuditRecorder
 
-            self._auditor = AuditRecorder(self.store, lambda: self.writable, self.trail_changed)
+            self._auditor = AuditRecorder(self.session, self.trail_changed)
         return self._auditor.record(action, detail, fields_changed)
 
     def trail_changed(self) -> None:
@@ -796,8 +787,7 @@ class MainWindow(QMainWindow):
         if warnings:
             detail = "not all was erased: " + " ".join(warnings)
         warning = self.record(audit.Action.RESET, detail)
-        self.stored = None
-        self.machine.go(Mode.WRITE)
+        self.session.emptied()
         message = "Settings reset: the file and its data key were destroyed."
         self.statusBar().showMessage(f"{message} {warning}" if warning else message)
         if warnings:
@@ -827,14 +817,12 @@ class MainWindow(QMainWindow):
         warning = self.record(audit.Action.START_AGAIN, f"kept as {kept.name}")
         if warning is not None:
             self.statusBar().showMessage(warning)
-        self.unreadable = None
-        self.stored = None
         self._notice = (
             Kind.INFO,
             "The unreadable settings file was kept",
             f"It is now {kept}. Enter new settings below.",
         )
-        self.machine.go(Mode.WRITE)
+        self.session.emptied()
 
     # -- the server check and detection -----------------------------------------
 
@@ -877,12 +865,3 @@ class MainWindow(QMainWindow):
         or a detection in progress; alert delivery will hold its queue here.
         """
         self._stop_checks()
-
-
-def bring_up(view: QWidget) -> None:
-    """Show a modeless view, or bring it to the front if it is open already."""
-    if view.isVisible():
-        view.raise_()
-    else:
-        view.show()
-    view.activateWindow()
