@@ -382,3 +382,9 @@ def test_the_edit_session_imports_no_qt() -> None:
         if (found := qt_imports(modules[name].read_text(encoding="utf-8")))
     }
     assert offenders == {}
+    loaded = _modules_loaded(
+        "import json, sys; import configurator.ui.session; "
+        'print(json.dumps({"code": 0, "modules": sorted(sys.modules)}))'
+    )
+    assert "configurator.ui.session" in loaded
+    assert {name for name in loaded if name.split(".")[0] in QT_PACKAGES} == set()

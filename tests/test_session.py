@@ -3,15 +3,13 @@
 Everything the window shows follows from the session (``ui/session.py``), so
 its rules are driven here directly: modes entered, what Cancel returns to, a
 stale snapshot meeting a change saved elsewhere, what changes on disk mean,
-and why a late check result no longer applies.  No Qt is loaded.
+and why a late check result no longer applies.  No Qt is loaded
+(``test_imports.test_the_edit_session_imports_no_qt``).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -22,8 +20,6 @@ from configurator.errors import ConflictError
 from configurator.store import Access, Store
 from configurator.ui.modes import InvalidTransition, Mode, Source
 from configurator.ui.session import EditSession
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 class Heard:
@@ -217,21 +213,3 @@ def test_in_read_only_a_finding_applies_to_the_settings_it_tested(data_dir: Path
     assert session.stored == saved
     assert heard.kept == [saved.revision]
     assert heard.modes == modes  # no mode entered
-
-
-def test_the_session_imports_no_qt() -> None:
-    code = (
-        "import sys\n"
-        "import configurator.ui.session\n"
-        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('PySide6', 'shiboken6')))"
-    )
-    completed = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        timeout=60,
-        check=True,
-        env={**os.environ},
-    )
-    assert completed.stdout.strip() == "[]"

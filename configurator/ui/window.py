@@ -64,7 +64,7 @@ from configurator.ui import icons, sizing
 from configurator.ui.banner import Action, Banner, Kind
 from configurator.ui.form import SettingsForm
 from configurator.ui.host import bring_up
-from configurator.ui.modes import Button, Mode, ModeMachine, Source
+from configurator.ui.modes import Button, Mode, Source
 from configurator.ui.session import CHANGED_ELSEWHERE, NO_TEST, EditSession
 from configurator.ui.shortcuts import ShortcutGuard, quit_keys
 from configurator.ui.watcher import SettingsWatcher
@@ -384,20 +384,12 @@ class MainWindow(QMainWindow):
         return self.session.mode
 
     @property
-    def machine(self) -> ModeMachine:
-        return self.session.machine
-
-    @property
     def stored(self) -> Stored | None:
         return self.session.stored
 
     @property
     def unreadable(self) -> SettingsUnreadable | None:
         return self.session.unreadable
-
-    @property
-    def generation(self) -> int:
-        return self.session.generation
 
     @property
     def writable(self) -> bool:
