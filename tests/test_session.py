@@ -90,6 +90,7 @@ def test_a_reader_may_not_edit(data_dir: Path, monkeypatch: pytest.MonkeyPatch) 
     session = EditSession(Store(data_dir))
     session.reload()
     assert session.mode is Mode.READ_ONLY
+    assert session.readable
     assert not session.writable
     assert not session.can_detect
     assert str(data_dir) in session.not_writable_reason()
@@ -112,6 +113,7 @@ def test_no_access_is_refused_and_damage_is_unreadable(
     monkeypatch.setattr(Store, "access", lambda self: Access.NONE)
     session.reload()
     assert session.mode is Mode.REFUSED
+    assert not session.readable
     assert not session.testable
 
 

@@ -87,6 +87,10 @@ class EditSession:
         return self.access is Access.WRITE
 
     @property
+    def readable(self) -> bool:
+        return self.access is not Access.NONE
+
+    @property
     def editing(self) -> bool:
         """Whether the form holds values to save (Write or Edit mode)."""
         return self.mode in (Mode.WRITE, Mode.EDIT)
@@ -149,7 +153,7 @@ class EditSession:
             self.access = self.store.access()
         except OSError:
             self.access = Access.NONE
-        if self.access is Access.NONE:
+        if not self.readable:
             self.machine.go(Mode.REFUSED)
             return
         try:

@@ -375,9 +375,7 @@ class MainWindow(QMainWindow):
             self._fitting = False
             self._last_height = self.height()
 
-    # -- state -------------------------------------------------------------
-
-    # The session's state, read where the window's users look for it.
+    # -- state (the session's, read where the window's users look for it) --------
 
     @property
     def mode(self) -> Mode | None:
