@@ -215,3 +215,22 @@ def test_in_read_only_a_finding_applies_to_the_settings_it_tested(data_dir: Path
     assert session.stored == saved
     assert heard.kept == [saved.revision]
     assert heard.modes == modes  # no mode entered
+
+
+def test_listeners_hear_of_a_mode_once_the_state_fits_it(data_dir: Path) -> None:
+    """The window builds its widgets from the session in the listener: all must be set."""
+    session, _ = stored_session(data_dir)
+    seen: list[tuple[Mode, bool, int, bool]] = []
+    session.on_mode(
+        lambda mode, _previous: seen.append(
+            (mode, session.snapshot is not None, session.generation, session.changed_elsewhere)
+        )
+    )
+    session.mark_changed_elsewhere()
+    before = session.generation
+    session.edit()
+    session.discard_edits()
+    assert seen == [
+        (Mode.EDIT, True, before + 1, False),
+        (Mode.READ_ONLY, False, before + 2, False),
+    ]
