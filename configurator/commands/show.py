@@ -71,19 +71,9 @@ def public_settings(settings: model.Settings) -> dict[str, object]:
     return data
 
 
-_DEFAULTS = model.Settings()
-
-
 def _differs_from_default(settings: model.Settings, key: str) -> bool:
-    return bool(getattr(settings, key) != getattr(_DEFAULTS, key))
+    return bool(getattr(settings, key) != getattr(type(settings)(), key))
 
 
 def _display(spec: model.FieldSpec, value: object) -> str:
-    if spec.secret:
-        return "(set)" if value else "(not set)"
-    if isinstance(value, model.Security | model.Auth):
-        return value.label
-    if spec.key == "timeout" and isinstance(value, float):
-        return f"{value:g} seconds"
-    text = str(value)
-    return text if text else "(empty)"
+    return spec.type.describe(value)
