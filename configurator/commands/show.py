@@ -38,7 +38,7 @@ def show_stored(store: Store, console: Console, *, as_json: bool) -> int:
 
     settings = stored.settings
     rows = [
-        (spec.label, _display(spec, getattr(settings, spec.key)))
+        (spec.label, spec.type.describe(getattr(settings, spec.key)))
         for spec in model.FIELDS
         if not spec.advanced or _differs_from_default(settings, spec.key)
     ]
@@ -73,7 +73,3 @@ def public_settings(settings: model.Settings) -> dict[str, object]:
 
 def _differs_from_default(settings: model.Settings, key: str) -> bool:
     return bool(getattr(settings, key) != getattr(type(settings)(), key))
-
-
-def _display(spec: model.FieldSpec, value: object) -> str:
-    return spec.type.describe(value)

@@ -112,6 +112,11 @@ class SettingsForm(QWidget):
             "Try the usual ports and security modes with this server and offer the one that works."
         )
         self.warning = self._make_warning()
+        # The buttons that stand on a field's line, after its editor (and after it in Tab order).
+        self._beside: dict[str, QWidget] = {
+            "server": self.detect_button,
+            "ca_file": self.browse_button,
+        }
 
         self.advanced_toggle = QToolButton()
         self.advanced_toggle.setObjectName("advancedToggle")
@@ -174,7 +179,7 @@ class SettingsForm(QWidget):
         column.setSpacing(3)
         line = QHBoxLayout()
         line.setSpacing(6)
-        beside = {"ca_file": self.browse_button, "server": self.detect_button}.get(spec.key)
+        beside = self._beside.get(spec.key)
         if spec.choices:
             display = self._make_display(spec)
             line.addWidget(editor)
@@ -284,10 +289,8 @@ class SettingsForm(QWidget):
             if spec.advanced and self.advanced_toggle not in order:
                 order.append(self.advanced_toggle)
             order.append(self._editors[spec.key])
-            if spec.key == "server":
-                order.append(self.detect_button)
-            if spec.key == "ca_file":
-                order.append(self.browse_button)
+            if spec.key in self._beside:
+                order.append(self._beside[spec.key])
         return order
 
     @property
