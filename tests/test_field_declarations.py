@@ -115,3 +115,16 @@ def test_a_new_field_is_checked_stored_and_shown(data_dir: Path) -> None:
     assert json.loads(json.dumps(show.public_settings(loaded.settings)))["operator_note"] == (
         "Call the SOC"
     )
+
+
+def test_every_declaration_has_its_attribute_in_settings_in_order() -> None:
+    """The value class holds exactly the declared fields, so that none is dropped on the way."""
+    assert tuple(model.Settings.__annotations__) == tuple(spec.key for spec in model.FIELDS)
+
+
+def test_every_default_renders_and_parses_back_to_itself() -> None:
+    defaults = model.Settings()
+    for spec in model.FIELDS:
+        value = getattr(defaults, spec.key)
+        assert spec.type.parse(spec.type.render(value)) == value, spec.key
+        assert spec.type.load(value) == value, spec.key
