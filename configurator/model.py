@@ -303,7 +303,7 @@ def _auth_rule(settings: Settings) -> dict[str, str | None]:
     auth: object = settings.auth
     if auth is Auth.LOGIN_PLAIN:
         verdicts: dict[str, str | None] = {}
-        if not settings.username:
+        if settings.username == "":  # other values are judged by the field's type
             verdicts["username"] = "is required"
         if not settings.password:
             verdicts["password"] = "is required for Login/Plain authentication"  # noqa: S105

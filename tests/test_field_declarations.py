@@ -128,3 +128,14 @@ def test_every_default_renders_and_parses_back_to_itself() -> None:
         value = getattr(defaults, spec.key)
         assert spec.type.parse(spec.type.render(value)) == value, spec.key
         assert spec.type.load(value) == value, spec.key
+
+
+def test_the_rule_across_fields_leaves_a_user_name_of_the_wrong_type_to_its_type() -> None:
+    settings = model.Settings(
+        account_name="Alerts",
+        account_email="alerts@example.com",
+        server="smtp.example.com",
+        username=None,  # type: ignore[arg-type]
+        password="secret",
+    )
+    assert model.validate(settings) == [model.FieldError("username", "must be text")]
