@@ -153,10 +153,6 @@ def _subparser(
     )
 
 
-def _metavar(spec: model.FieldSpec) -> str:
-    return {"port": "PORT", "timeout": "SECONDS", "ca_file": "PATH"}.get(spec.key, spec.key.upper())
-
-
 def _add_field_options(parser: argparse.ArgumentParser) -> None:
     """One option per field of ``model.FIELDS``; secrets only through standard input."""
     basic = parser.add_argument_group("settings")
@@ -186,7 +182,7 @@ def _add_field_options(parser: argparse.ArgumentParser) -> None:
                 help=f"{text} One of: {names}.",
             )
         else:
-            group.add_argument(spec.cli_option, dest=spec.key, metavar=_metavar(spec), help=text)
+            group.add_argument(spec.cli_option, dest=spec.key, metavar=spec.metavar, help=text)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -12,11 +12,14 @@ do, must not wait for it.
 from __future__ import annotations
 
 import enum
-import os
-import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
+from configurator import fieldtypes as ft
+from configurator.fieldtypes import ChoiceItem as Choice
+from configurator.fieldtypes import FieldProblem, normalise_fingerprint
 from configurator.frozen import field, frozen
+
+__all__ = ["Choice", "normalise_fingerprint"]
 
 
 class Security(enum.StrEnum):
@@ -113,33 +116,37 @@ class Settings:
 
 
 @frozen
-class Choice:
-    """One value a choice field accepts, with its label."""
-
-    value: str
-    label: str
-
-
-@frozen
 class FieldSpec:
-    """Everything a front end needs to present and parse one setting."""
+    """Everything a front end needs to present, parse and check one setting.
+
+    ``type`` says what the field accepts (``configurator.fieldtypes``): the
+    form, the command line, ``show`` and the store ask it, never the key.
+    """
 
     key: str
     label: str
     mnemonic: str  # the label with "&" before the access-key letter
     object_name: str
     help: str
-    choices: tuple[Choice, ...] = ()
+    type: ft.ValueType = ft.Text()
+    placeholder: str = ""
     advanced: bool = False
-    secret: bool = False
 
     @property
     def cli_option(self) -> str:
         return "--" + self.key.replace("_", "-")
 
+    @property
+    def choices(self) -> tuple[Choice, ...]:
+        return self.type.choices
 
-def _choices(enum_type: type[Security] | type[Auth]) -> tuple[Choice, ...]:
-    return tuple(Choice(member.value, member.label) for member in enum_type)
+    @property
+    def secret(self) -> bool:
+        return isinstance(self.type, ft.Secret)
+
+    @property
+    def metavar(self) -> str:
+        return self.type.metavar or self.key.upper()
 
 
 FIELDS: tuple[FieldSpec, ...] = (
@@ -149,6 +156,8 @@ FIELDS: tuple[FieldSpec, ...] = (
         "Account &Name",
         "accountName",
         "The sender name shown on alert e-mails, such as 'Security Monitoring'.",
+        type=ft.Text(max_len=200, required=True),
+        placeholder="Security Monitoring",
     ),
     FieldSpec(
         "account_email",
@@ -156,6 +165,8 @@ FIELDS: tuple[FieldSpec, ...] = (
         "Account E-&mail Address",
         "accountEmail",
         "The sender address of alert e-mails; the server must allow this account to send as it.",
+        type=ft.Email(required=True),
+        placeholder="alerts@example.com",
     ),
     FieldSpec(
         "server",
@@ -163,6 +174,8 @@ FIELDS: tuple[FieldSpec, ...] = (
         "Outgoing Mail &Server",
         "outgoingServer",
         "The SMTP server's DNS name or IP address, such as smtp.example.com.",
+        type=ft.Host(required=True),
+        placeholder="smtp.example.com",
     ),
     FieldSpec(
         "port",
@@ -170,6 +183,7 @@ FIELDS: tuple[FieldSpec, ...] = (
         "Server &Port",
         "serverPort",
         "The TCP port: usually 587 for STARTTLS, 465 for SSL/TLS, 25 without encryption.",
+        type=ft.Port(),
     ),
     FieldSpec(
         "security",
@@ -177,7 +191,7 @@ FIELDS: tuple[FieldSpec, ...] = (
         "&Connection Security",
         "connectionSecurity",
         "STARTTLS upgrades a plain connection to TLS; SSL/TLS is encrypted from the first byte.",
-        choices=_choices(Security),
+        type=ft.OneOf(Security),
     ),
     FieldSpec(
         "auth",
@@ -185,7 +199,7 @@ FIELDS: tuple[FieldSpec, ...] = (
         "&Authentication Method",
         "authMethod",
         "Login/Plain sends the user name and password (AUTH PLAIN or LOGIN).",
-        choices=_choices(Auth),
+        type=ft.OneOf(Auth),
     ),
     FieldSpec(
         "username",
@@ -193,6 +207,8 @@ FIELDS: tuple[FieldSpec, ...] = (
         "&User Name",
         "userName",
         "The account used to log in to the mail server; often the e-mail address.",
+        type=ft.Text(max_len=256),
+        placeholder="alerts@example.com",
     ),
     FieldSpec(
         "password",
@@ -200,7 +216,7 @@ FIELDS: tuple[FieldSpec, ...] = (
         "Pass&word",
         "password",
         "The account's password. It is stored encrypted and never shown again.",
-        secret=True,
+        type=ft.Secret(max_len=1024),
     ),
     FieldSpec(
         "ca_file",
@@ -208,6 +224,8 @@ FIELDS: tuple[FieldSpec, ...] = (
         "Trusted CA &File",
         "caFile",
         "Optional PEM file of a private certificate authority to trust besides the system's.",
+        type=ft.CAFile(),
+        placeholder="Optional: the system's certificate authorities are always trusted",
         advanced=True,
     ),
     FieldSpec(
@@ -216,6 +234,8 @@ FIELDS: tuple[FieldSpec, ...] = (
         "Pinned Cer&tificate",
         "tlsFingerprint",
         "SHA-256 fingerprint of a server certificate trusted explicitly after inspecting it.",
+        type=ft.Fingerprint(),
+        placeholder="Set by \u201cTrust This Certificate\u201d in the server check",
         advanced=True,
     ),
     FieldSpec(
@@ -224,6 +244,7 @@ FIELDS: tuple[FieldSpec, ...] = (
         "T&imeout",
         "timeout",
         "Seconds to wait for the server at each step before giving up.",
+        type=ft.Seconds(minimum=MIN_TIMEOUT, maximum=MAX_TIMEOUT),
         advanced=True,
     ),
     FieldSpec(
@@ -233,23 +254,13 @@ FIELDS: tuple[FieldSpec, ...] = (
         "testRecipient",
         "Where the server check sends its test e-mail for anyone who has not chosen an "
         "address of their own; each user's last choice is remembered apart from the settings.",
+        type=ft.Email(),
+        placeholder="Optional: for anyone who has not chosen their own",
         advanced=True,
     ),
 )
 
 FIELDS_BY_KEY: dict[str, FieldSpec] = {spec.key: spec for spec in FIELDS}
-
-MAX_LENGTHS: dict[str, int] = {
-    "account_name": 200,
-    "account_email": 254,
-    "server": 254,  # 253 and a trailing dot; check_hostname applies the DNS limit
-    "username": 256,
-    "password": 1024,
-    "ca_file": 4096,
-    "test_recipient": 254,
-}
-
-_FINGERPRINT = re.compile(r"[0-9a-f]{64}")
 
 
 @frozen
@@ -283,94 +294,46 @@ class ValidationError(ValueError):
         return messages
 
 
-def _text_problem(key: str, value: object, *, required: bool) -> str | None:
-    from configurator import syntax
+def _auth_rule(settings: Settings) -> dict[str, str | None]:
+    """User name and password follow the Authentication Method.
 
-    if not isinstance(value, str):
-        return "must be text"
-    if not value:
-        return "is required" if required else None
-    # Before the space check, so that "\tName" or "Name\r" is named for what it is.
-    invisible = syntax.control_character(value)
-    if invisible is not None:
-        return f"must not contain {invisible}"
-    if value != value.strip():
-        return "must not start or end with spaces"
-    limit = MAX_LENGTHS[key]
-    if len(value) > limit:
-        return f"is too long (at most {limit} characters)"
-    return None
+    Returns the verdict for each field the rule settles (None: fine, and not
+    to be judged by its type); a field not named is judged by its type.
+    """
+    auth: object = settings.auth
+    if auth is Auth.LOGIN_PLAIN:
+        verdicts: dict[str, str | None] = {}
+        if settings.username == "":  # other values are judged by the field's type
+            verdicts["username"] = "is required"
+        if not settings.password:
+            verdicts["password"] = "is required for Login/Plain authentication"  # noqa: S105
+        return verdicts
+    if auth is Auth.NONE:
+        return {
+            key: "must be empty when Authentication Method is None" if value else None
+            for key, value in (("username", settings.username), ("password", settings.password))
+        }
+    return {"username": None, "password": None}  # the method itself is what is wrong
 
 
-def _password_problem(value: object) -> str | None:
-    if not isinstance(value, str):
-        return "must be text"
-    # RFC 4616 forbids NUL; CR and LF cannot survive a line-based protocol.
-    if any(char in value for char in "\0\r\n"):
-        return "must not contain a line break or a NUL character"
-    # A lone surrogate (from undecodable input) cannot be sent as UTF-8, nor stored.
-    if any("\ud800" <= char <= "\udfff" for char in value):
-        return "must be valid Unicode text"
-    if len(value) > MAX_LENGTHS["password"]:
-        return f"is too long (at most {MAX_LENGTHS['password']} characters)"
-    return None
+#: The rules that span fields, each settling the fields it names.
+CROSS_RULES: tuple[Callable[[Settings], dict[str, str | None]], ...] = (_auth_rule,)
 
 
 def validate(settings: Settings) -> list[FieldError]:
-    """Return every problem with ``settings``; an empty list means valid."""
-    import math
-
-    from configurator import syntax
-
+    """Return every problem with ``settings``, in field order; an empty list means valid."""
+    settled: dict[str, str | None] = {}
+    for rule in CROSS_RULES:
+        for key, verdict in rule(settings).items():
+            settled.setdefault(key, verdict)
     errors: list[FieldError] = []
-
-    def check(key: str, problem: str | None) -> None:
-        if problem is not None:
-            errors.append(FieldError(key, problem))
-
-    check("account_name", _text_problem("account_name", settings.account_name, required=True))
-    email_problem = _text_problem("account_email", settings.account_email, required=True)
-    check("account_email", email_problem or syntax.check_email(settings.account_email))
-    server_problem = _text_problem("server", settings.server, required=True)
-    check("server", server_problem or syntax.check_hostname(settings.server))
-    # Settings built other than by build() may hold values of the wrong type.
-    port: object = settings.port
-    if not isinstance(port, int) or isinstance(port, bool):
-        check("port", "must be a whole number from 1 to 65535")
-    elif not 1 <= port <= 65535:
-        check("port", "must be from 1 to 65535")
-    security: object = settings.security
-    if not isinstance(security, Security):
-        check("security", _choice_problem(Security))
-    auth: object = settings.auth
-    if not isinstance(auth, Auth):
-        check("auth", _choice_problem(Auth))
-    if settings.auth is Auth.LOGIN_PLAIN:
-        check("username", _text_problem("username", settings.username, required=True))
-        if not settings.password:
-            check("password", "is required for Login/Plain authentication")
+    for spec in FIELDS:
+        if spec.key in settled:
+            problem = settled[spec.key]
         else:
-            check("password", _password_problem(settings.password))
-    elif settings.auth is Auth.NONE:
-        if settings.username:
-            check("username", "must be empty when Authentication Method is None")
-        if settings.password:
-            check("password", "must be empty when Authentication Method is None")
-    check("ca_file", _ca_file_problem(settings.ca_file))
-    fingerprint: object = settings.tls_fingerprint
-    if fingerprint != "" and not (
-        isinstance(fingerprint, str) and _FINGERPRINT.fullmatch(fingerprint)
-    ):
-        check("tls_fingerprint", "must be a SHA-256 fingerprint: 64 hexadecimal digits")
-    check("test_recipient", recipient_problem(settings.test_recipient))
-    timeout = settings.timeout
-    if (
-        not isinstance(timeout, int | float)
-        or isinstance(timeout, bool)
-        or not math.isfinite(timeout)
-        or not MIN_TIMEOUT <= timeout <= MAX_TIMEOUT
-    ):
-        check("timeout", f"must be a number of seconds from {MIN_TIMEOUT:g} to {MAX_TIMEOUT:g}")
+            problem = spec.type.problem(getattr(settings, spec.key))
+        if problem is not None:
+            errors.append(FieldError(spec.key, problem))
     return errors
 
 
@@ -380,99 +343,41 @@ def recipient_problem(address: object) -> str | None:
     The one rule for the field, for the address typed in the server check and
     for the one each user has remembered (``configurator.preferences``).
     """
-    from configurator import syntax
-
-    problem = _text_problem("test_recipient", address, required=False)
-    if problem is None and isinstance(address, str) and address:
-        problem = syntax.check_email(address)
-    return problem
+    return FIELDS_BY_KEY["test_recipient"].type.problem(address)
 
 
-def _choice_problem(enum_type: type[Security] | type[Auth]) -> str:
-    names = ", ".join(f"{member.value} ({member.label})" for member in enum_type)
-    return f"must be one of {names}"
+def parse_each(changes: Mapping[str, object]) -> dict[str, object]:
+    """Each raw value parsed and judged by its own field's type alone, not by rules across fields.
+
+    For options that apply to one run only (``test --timeout``): stored
+    settings that have since become invalid are still used, and only what was
+    typed is judged.  Raises ``ValidationError`` naming every bad field.
+    """
+    errors: list[FieldError] = []
+    values = _parse(changes, errors)
+    for key, value in values.items():
+        problem = FIELDS_BY_KEY[key].type.problem(value)
+        if problem is not None:
+            errors.append(FieldError(key, problem))
+    if errors:
+        raise ValidationError(errors)
+    return values
 
 
-def _ca_file_problem(path: str) -> str | None:
-    problem = _text_problem("ca_file", path, required=False)
-    if problem is not None or not path:
-        return problem
-    if not os.path.isabs(path):
-        return "must be an absolute path"
-    import stat
+def _parse(changes: Mapping[str, object], errors: list[FieldError]) -> dict[str, object]:
+    """The typed values parsed by their fields' types; what a person typed wrong goes to errors.
 
-    try:
-        info = os.stat(path)  # a link to a CA bundle is fine: what it leads to is judged
-    except OSError:
-        return "is not an existing file"
-    if stat.S_ISDIR(info.st_mode):
-        return "is not an existing file"
-    if not stat.S_ISREG(info.st_mode):
-        from configurator import fsutil
-
-        # Reading a FIFO or a device could hang the check or never end.
-        return f"is {fsutil.kind_of(info.st_mode)}, not a regular file"
-    if not os.access(path, os.R_OK):
-        return "cannot be read by this user"
-    return _ca_file_trust_problem(path, info)
-
-
-def _ca_file_trust_problem(path: str, info: os.stat_result) -> str | None:
-    """Whoever may change the CA file decides which servers the check trusts."""
-    if os.name != "posix" or (info.st_uid in (os.geteuid(), 0) and not info.st_mode & 0o022):
-        return None
-    import shlex
-    import stat
-
-    from configurator import fsutil
-
-    if info.st_uid not in (os.geteuid(), 0):
-        return (
-            f"belongs to {fsutil.account_name(info.st_uid)}, another account, which could "
-            "decide which servers the check trusts: use a copy of your own"
-        )
-    return (
-        f"may be changed by other accounts (permissions {stat.filemode(info.st_mode)}), "
-        "which could decide which servers the check trusts: make it safe with "
-        f"chmod go-w {shlex.quote(path)}"
-    )
-
-
-def _parse_port(value: object) -> tuple[int | None, str | None]:
-    if isinstance(value, bool):
-        return None, "must be a whole number from 1 to 65535"
-    if isinstance(value, int):
-        return value, None
-    if isinstance(value, str):
-        text = value.strip()
-        if text.isascii() and text.isdigit():
-            digits = text.lstrip("0") or "0"
-            # Checked before int(), which refuses strings of thousands of digits.
-            if len(digits) > 5:
-                return None, "must be from 1 to 65535"
-            return int(digits), None
-    return None, "must be a whole number from 1 to 65535"
-
-
-def _parse_timeout(value: object) -> tuple[float | None, str | None]:
-    import math
-
-    message = f"must be a number of seconds from {MIN_TIMEOUT:g} to {MAX_TIMEOUT:g}"
-    if isinstance(value, bool):
-        return None, message
-    if isinstance(value, int | float):
+    Raises ``TypeError`` for a value no person could have typed (a caller's mistake).
+    """
+    values: dict[str, object] = {}
+    for key, raw in changes.items():
         try:
-            return float(value), None
-        except OverflowError:  # an integer too large for a float
-            return None, message
-    if isinstance(value, str):
-        try:
-            number = float(value.strip()) if value.strip().isascii() else math.nan
-        except ValueError:
-            return None, message
-        if math.isfinite(number):
-            return number, None
-    return None, message
+            values[key] = FIELDS_BY_KEY[key].type.parse(raw)
+        except FieldProblem as exc:
+            errors.append(FieldError(key, str(exc)))
+        except TypeError as exc:
+            raise TypeError(f"{key} {exc}") from None
+    return values
 
 
 def build(changes: Mapping[str, object], stored: Settings | None = None) -> Settings:
@@ -495,38 +400,9 @@ def build(changes: Mapping[str, object], stored: Settings | None = None) -> Sett
     if unknown:
         raise KeyError(f"unknown setting(s): {', '.join(sorted(unknown))}")
 
-    for key, raw in changes.items():
-        if key == "port":
-            port, problem = _parse_port(raw)
-            if problem is not None:
-                errors.append(FieldError(key, problem))
-            else:
-                values[key] = port
-        elif key == "timeout":
-            timeout, problem = _parse_timeout(raw)
-            if problem is not None:
-                errors.append(FieldError(key, problem))
-            else:
-                values[key] = timeout
-        elif key in ("security", "auth"):
-            enum_type: type[Security] | type[Auth] = Security if key == "security" else Auth
-            try:
-                values[key] = enum_type(raw if isinstance(raw, str) else "")
-            except ValueError:
-                errors.append(FieldError(key, _choice_problem(enum_type)))
-        elif key == "tls_fingerprint":
-            if not isinstance(raw, str):
-                raise TypeError("tls_fingerprint must be text")
-            values[key] = normalise_fingerprint(raw)
-        elif key == "password":
-            if not isinstance(raw, str):
-                raise TypeError("password must be text")
-            if raw:
-                values[key] = raw
-        else:
-            if not isinstance(raw, str):
-                raise TypeError(f"{key} must be text")
-            values[key] = raw
+    for key, value in _parse(changes, errors).items():
+        if value or not FIELDS_BY_KEY[key].secret:  # an empty secret keeps the stored one
+            values[key] = value
 
     if values["auth"] is Auth.NONE:
         values["username"] = ""
@@ -539,11 +415,6 @@ def build(changes: Mapping[str, object], stored: Settings | None = None) -> Sett
     return candidate
 
 
-def normalise_fingerprint(text: str) -> str:
-    """Accept ``AB:CD:...`` or plain hex in any case; return lowercase hex."""
-    return text.replace(":", "").replace(" ", "").strip().lower()
-
-
 def from_payload(data: Mapping[str, object]) -> Settings:
     """Rebuild settings from a decrypted store payload.
 
@@ -554,23 +425,9 @@ def from_payload(data: Mapping[str, object]) -> Settings:
     """
     values: dict[str, object] = {}
     for spec in FIELDS:
-        if spec.key not in data:
-            continue
-        raw = data[spec.key]
-        if spec.key == "port":
-            if not isinstance(raw, int) or isinstance(raw, bool):
-                raise TypeError("port must be an integer")
-            values[spec.key] = raw
-        elif spec.key == "timeout":
-            if not isinstance(raw, int | float) or isinstance(raw, bool):
-                raise TypeError("timeout must be a number")
-            values[spec.key] = float(raw)
-        elif not isinstance(raw, str):
-            raise TypeError(f"{spec.key} must be text")
-        elif spec.key == "security":
-            values[spec.key] = Security(raw)
-        elif spec.key == "auth":
-            values[spec.key] = Auth(raw)
-        else:
-            values[spec.key] = raw
+        if spec.key in data:
+            try:
+                values[spec.key] = spec.type.load(data[spec.key])
+            except TypeError as exc:
+                raise TypeError(f"{spec.key} {exc}") from None
     return Settings(**values)  # type: ignore[arg-type]

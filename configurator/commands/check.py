@@ -93,17 +93,6 @@ def _step_lines(step: mail.Step) -> list[str]:
     return lines
 
 
-# A sample that passes every rule, so that an option of ``test`` is judged by
-# the rule of its own field alone (stored settings that have since become
-# invalid -- a CA file removed, say -- are still checked, and the check says why).
-_SAMPLE = model.Settings(
-    account_name="Sample",
-    account_email="sample@example.com",
-    server="mail.example.com",
-    auth=model.Auth.NONE,
-)
-
-
 def _with_run_options(settings: model.Settings, changes: dict[str, object]) -> model.Settings:
     """``settings`` with this run's options, each checked by the model's rule for its field.
 
@@ -113,8 +102,7 @@ def _with_run_options(settings: model.Settings, changes: dict[str, object]) -> m
 
     if not changes:
         return settings
-    checked = model.build(changes, _SAMPLE)
-    return dataclasses.replace(settings, **{key: getattr(checked, key) for key in changes})
+    return dataclasses.replace(settings, **model.parse_each(changes))  # type: ignore[arg-type]
 
 
 def run(args: argparse.Namespace, store: Store, console: Console) -> int:

@@ -38,7 +38,7 @@ def show_stored(store: Store, console: Console, *, as_json: bool) -> int:
 
     settings = stored.settings
     rows = [
-        (spec.label, _display(spec, getattr(settings, spec.key)))
+        (spec.label, spec.type.describe(getattr(settings, spec.key)))
         for spec in model.FIELDS
         if not spec.advanced or _differs_from_default(settings, spec.key)
     ]
@@ -71,19 +71,5 @@ def public_settings(settings: model.Settings) -> dict[str, object]:
     return data
 
 
-_DEFAULTS = model.Settings()
-
-
 def _differs_from_default(settings: model.Settings, key: str) -> bool:
-    return bool(getattr(settings, key) != getattr(_DEFAULTS, key))
-
-
-def _display(spec: model.FieldSpec, value: object) -> str:
-    if spec.secret:
-        return "(set)" if value else "(not set)"
-    if isinstance(value, model.Security | model.Auth):
-        return value.label
-    if spec.key == "timeout" and isinstance(value, float):
-        return f"{value:g} seconds"
-    text = str(value)
-    return text if text else "(empty)"
+    return bool(getattr(settings, key) != getattr(type(settings)(), key))

@@ -51,18 +51,6 @@ CLEAR_TEXT_WARNING = (
     "Choose STARTTLS or SSL/TLS unless the server is on a trusted network."
 )
 ERROR_COLOR = "#b3261e"
-#: Typed as text and judged by the model's rule, never fixed up by the widget.
-NUMBER_FIELDS = ("port", "timeout")
-
-PLACEHOLDERS: dict[str, str] = {
-    "account_name": "Security Monitoring",
-    "account_email": "alerts@example.com",
-    "server": "smtp.example.com",
-    "username": "alerts@example.com",
-    "ca_file": "Optional: the system's certificate authorities are always trusted",
-    "tls_fingerprint": "Set by \u201cTrust This Certificate\u201d in the server check",
-    "test_recipient": "Optional: for anyone who has not chosen their own",
-}
 
 
 class _NoAltTyping(QObject):
@@ -124,6 +112,11 @@ class SettingsForm(QWidget):
             "Try the usual ports and security modes with this server and offer the one that works."
         )
         self.warning = self._make_warning()
+        # The buttons that stand on a field's line, after its editor (and after it in Tab order).
+        self._beside: dict[str, QWidget] = {
+            "server": self.detect_button,
+            "ca_file": self.browse_button,
+        }
 
         self.advanced_toggle = QToolButton()
         self.advanced_toggle.setObjectName("advancedToggle")
@@ -186,17 +179,17 @@ class SettingsForm(QWidget):
         column.setSpacing(3)
         line = QHBoxLayout()
         line.setSpacing(6)
-        beside = {"ca_file": self.browse_button, "server": self.detect_button}.get(spec.key)
+        beside = self._beside.get(spec.key)
         if spec.choices:
             display = self._make_display(spec)
             line.addWidget(editor)
             line.addWidget(display)
             line.addStretch(1)
-        elif spec.key in NUMBER_FIELDS:
+        elif spec.type.widget == "number":
             line.addWidget(editor)
-            if spec.key == "timeout":
-                unit = QLabel("seconds")
-                unit.setObjectName("timeoutUnit")
+            if spec.type.unit:
+                unit = QLabel(spec.type.unit)
+                unit.setObjectName(f"{spec.object_name}Unit")
                 line.addWidget(unit)
             line.addStretch(1)
         else:
@@ -219,13 +212,13 @@ class SettingsForm(QWidget):
             return combo
         line = QLineEdit()
         line.installEventFilter(self._no_alt_typing)
-        line.setPlaceholderText(PLACEHOLDERS.get(spec.key, ""))
-        if spec.key in NUMBER_FIELDS:
+        line.setPlaceholderText(spec.placeholder)
+        if spec.type.widget == "number":
             # Digits only, of any length, and no fixing up: what is typed is what
             # the model judges ("70000" is refused with the model's words, not cut
             # to "7000"; "0" is not turned back into the previous value).
-            pattern = r"[0-9]*" if spec.key == "port" else r"[0-9]*[.]?[0-9]*"
-            line.setValidator(QRegularExpressionValidator(QRegularExpression(pattern), line))
+            pattern = QRegularExpression(spec.type.pattern)
+            line.setValidator(QRegularExpressionValidator(pattern, line))
             line.setMaximumWidth(line.fontMetrics().horizontalAdvance("0" * 8) + 24)
             line.setMinimumWidth(line.maximumWidth())
         if spec.secret:
@@ -296,10 +289,8 @@ class SettingsForm(QWidget):
             if spec.advanced and self.advanced_toggle not in order:
                 order.append(self.advanced_toggle)
             order.append(self._editors[spec.key])
-            if spec.key == "server":
-                order.append(self.detect_button)
-            if spec.key == "ca_file":
-                order.append(self.browse_button)
+            if spec.key in self._beside:
+                order.append(self._beside[spec.key])
         return order
 
     @property
@@ -335,11 +326,9 @@ class SettingsForm(QWidget):
                 if spec.secret:
                     continue
                 if isinstance(editor, QComboBox):
-                    editor.setCurrentIndex(editor.findData(str(value)))
-                elif spec.key == "timeout":
-                    self._line(spec.key).setText(f"{float(value):g}")
+                    editor.setCurrentIndex(editor.findData(spec.type.render(value)))
                 elif isinstance(editor, QLineEdit):
-                    editor.setText(str(value))
+                    editor.setText(spec.type.render(value))
             self._base = settings
             self._touched.clear()
             self._password_masked = settings.password_set
@@ -540,7 +529,7 @@ class SettingsForm(QWidget):
     def _placeholder(self, key: str) -> str:
         if model.FIELDS_BY_KEY[key].secret:
             return KEEP_STORED_HINT if self._keeps_password else ""
-        return PLACEHOLDERS.get(key, "")
+        return model.FIELDS_BY_KEY[key].placeholder
 
     def is_editable(self) -> bool:
         return self._editable
