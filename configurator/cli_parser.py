@@ -15,7 +15,7 @@ import sys
 from typing import TYPE_CHECKING, NoReturn
 
 from configurator import __version__, model
-from configurator.cli import PROG
+from configurator.console import PROG
 
 if TYPE_CHECKING:
     from _typeshed import SupportsWrite
