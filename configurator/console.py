@@ -35,6 +35,48 @@ class Exit(enum.IntEnum):
     READER_GONE = 141
 
 
+#: What each exit code means, as ``configurator --help`` lists it (lines broken by hand).
+EXIT_MEANINGS: dict[Exit, str] = {
+    Exit.OK: "success",
+    Exit.ERROR: (
+        "unexpected error, or this account may not change the settings store\n"
+        "(it can read but not write it: ask the administrator who manages it,\n"
+        "run as that administrator, or use your own store with --data-dir)"
+    ),
+    Exit.USAGE: (
+        "usage error: unknown command or option, a value that is not one of the\n"
+        "choices, an invalid CONFIGURATOR_KEY_BACKEND; reset refused or declined"
+    ),
+    Exit.NOT_CONFIGURED: "no settings are stored",
+    Exit.UNREADABLE: (
+        "the stored settings cannot be read: corrupt, tampered, data key missing\n"
+        "or wrong, keyring locked, newer format, or no permission to read them;\n"
+        "audit: the audit trail is not intact (or cannot be read or verified)"
+    ),
+    Exit.INVALID: "invalid input: one line per bad field on standard error",
+    Exit.CHECK_FAILED: (
+        "the mail server check failed (test), or no encrypted combination\nworks (detect)"
+    ),
+    Exit.NOT_RECORDED: "the change was made, but the audit trail could not record it",
+    Exit.INTERRUPTED: "interrupted (Ctrl+C); a running check is cancelled cleanly",
+    Exit.READER_GONE: (
+        f"the reader of the output went away ({PROG} audit | head -2):\n"
+        "the call ends quietly, with the status of a tool ended by SIGPIPE"
+    ),
+}
+
+
+def exit_code_table() -> str:
+    """The "exit codes:" section of the help, from ``EXIT_MEANINGS``: one table, no copy."""
+    lines = ["exit codes:"]
+    for code, meaning in EXIT_MEANINGS.items():
+        first, *rest = meaning.split("\n")
+        label = f"  {code.value}  "
+        lines.append(label + first)
+        lines.extend(" " * len(label) + line for line in rest)
+    return "\n".join(lines) + "\n"
+
+
 class Console:
     """Writes what the user sees, hiding any secret this call has read.
 
