@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Literal
 
 from configurator import model
 from configurator.errors import ConflictError, StoreError
+from configurator.ui import wording
 from configurator.ui.modes import Mode, Source
 from configurator.ui.window import NO_TEST, bring_up
 
@@ -55,9 +56,8 @@ class CheckController:
             settings = model.build(window.form.values(), base)
         except model.ValidationError as exc:
             window.form.set_errors(exc)
-            count = len(exc.by_key())
-            fields = "1 field needs" if count == 1 else f"{count} fields need"
-            window.statusBar().showMessage(f"Not tested: {fields} attention.", 8000)
+            attention = wording.fields_need_attention(len(exc.by_key()))
+            window.statusBar().showMessage(f"Not tested: {attention}.", 8000)
             return None
         return settings, TESTING_FORM
 
