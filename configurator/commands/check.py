@@ -178,19 +178,8 @@ def run(args: argparse.Namespace, store: Store, console: Console) -> int:
 
 
 def _check_detail(result: mail.CheckResult) -> str:
-    """The result in plain words for the audit trail, worded as the window words it.
-
-    No setting value goes there, not even the test recipient.
-    """
-    step = result.failed_step
-    if result.passed:
-        return "passed; the server accepted the test e-mail" if result.recipient else "passed"
-    summary = result.failure.summary if result.failure is not None else "unknown problem"
-    if result.cancelled:
-        return "cancelled"
-    if step is None:
-        return f"failed: {summary}"
-    return f"failed at {step.title}: {summary}"
+    """The result in plain words for the audit trail, worded as the window words it."""
+    return result.summary()
 
 
 def _check_heading(settings: model.Settings, recipient: str | None) -> str:

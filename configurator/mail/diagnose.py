@@ -67,6 +67,21 @@ class CheckResult:
     def transcript_text(self) -> str:
         return format_transcript(self.transcript)
 
+    def summary(self) -> str:
+        """The result in plain words, as the audit trail records it for both fronts.
+
+        No setting value goes there, not even the test recipient.
+        """
+        if self.passed:
+            return "passed; the server accepted the test e-mail" if self.recipient else "passed"
+        if self.cancelled:
+            return "cancelled"
+        step = self.failed_step
+        summary = self.failure.summary if self.failure is not None else "unknown problem"
+        if step is None:
+            return f"failed: {summary}"
+        return f"failed at {step.title}: {summary}"
+
     def to_dict(self) -> dict[str, object]:
         failed = self.failed_step
         return {

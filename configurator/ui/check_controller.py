@@ -84,18 +84,8 @@ class CheckController:
 
     def _check_ended(self, result: CheckResult | None) -> None:
         """Record the check's outcome in plain words (cancelled and crashed checks too)."""
-        if result is None:
-            detail = "stopped unexpectedly"
-        elif result.passed:
-            # Worded as `configurator test` words it in the trail.
-            detail = "passed; the server accepted the test e-mail" if result.recipient else "passed"
-        elif result.cancelled:
-            detail = "cancelled"
-        else:
-            failed, failure = result.failed_step, result.failure
-            summary = failure.summary if failure is not None else "unknown problem"
-            detail = f"failed at {failed.title}: {summary}" if failed else f"failed: {summary}"
-        self._record_check(detail)
+        # Worded as `configurator test` words it in the trail (``CheckResult.summary``).
+        self._record_check("stopped unexpectedly" if result is None else result.summary())
 
     def _record_check(self, detail: str) -> None:
         from configurator import audit
