@@ -15,31 +15,16 @@ import sys
 from typing import TYPE_CHECKING, NoReturn
 
 from configurator import __version__, model
-from configurator.cli import PROG
+from configurator.console import PROG, exit_code_table
 
 if TYPE_CHECKING:
     from _typeshed import SupportsWrite
 
     _Commands = argparse._SubParsersAction["_Parser"]
 
-EPILOG = """\
-exit codes:
-  0  success
-  1  unexpected error, or this account may not change the settings store
-     (it can read but not write it: ask the administrator who manages it,
-     run as that administrator, or use your own store with --data-dir)
-  2  usage error: unknown command or option, a value that is not one of the
-     choices, an invalid CONFIGURATOR_KEY_BACKEND; reset refused or declined
-  3  no settings are stored
-  4  the stored settings cannot be read: corrupt, tampered, data key missing
-     or wrong, keyring locked, newer format, or no permission to read them;
-     audit: the audit trail is not intact (or cannot be read or verified)
-  5  invalid input: one line per bad field on standard error
-  6  the mail server check failed (test), or no encrypted combination
-     works (detect)
-  130  interrupted (Ctrl+C); a running check is cancelled cleanly
-  141  the reader of the output went away (configurator audit | head -2):
-       the call ends quietly, with the status of a tool ended by SIGPIPE
+EPILOG = (
+    exit_code_table()
+    + """\
 
 environment:
   CONFIGURATOR_DATA_DIR     the data directory, unless --data-dir or --system
@@ -64,6 +49,7 @@ system-wide store (--system):
   keyring; the audit trail is root's alone. On Windows the folder's access
   control lists are not managed: set them yourself.
 """
+)
 
 SYSTEM_HELP = (
     "use the system-wide store instead of your own (see 'system-wide store' below); "

@@ -980,3 +980,12 @@ def test_a_user_who_cannot_read_the_store_is_refused(shared_store: Path) -> None
     assert "may not change the settings" in reset.stderr
     shared_store.chmod(0o700)
     assert Store(shared_store).load() is not None
+
+
+def test_help_lists_every_exit_code_from_the_one_table() -> None:
+    """The help's table is generated from ``Exit``: a new code cannot be left out."""
+    from configurator.console import Exit
+
+    result = run_cli("--help")
+    for code in Exit:
+        assert f"\n  {code.value}  " in result.stdout

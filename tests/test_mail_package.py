@@ -203,3 +203,17 @@ def test_a_step_that_raises_is_failed_and_the_rest_are_skipped() -> None:
     assert steps[0].detail == f"found the {HIDDEN} address"
     assert steps[1].detail == "unexpected error"
     assert steps[2].detail == "not run: Connect did not succeed"
+
+
+def test_certificate_problems_are_told_by_the_problem_itself() -> None:
+    """One home for which failures concern the certificate and which pinning resolves."""
+    from configurator.mail import Problem
+
+    certificate = {p for p in Problem if p.is_certificate}
+    assert certificate == {p for p in Problem if p.value.startswith("cert_")}
+    assert {p for p in Problem if p.pinnable} == {
+        Problem.CERT_UNTRUSTED,
+        Problem.CERT_WRONG_HOST,
+        Problem.CERT_PIN_MISMATCH,
+    }
+    assert all(p.is_certificate for p in Problem if p.pinnable)

@@ -10,13 +10,13 @@ import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from configurator.cli import Exit
+from configurator.console import Exit
 
 if TYPE_CHECKING:
     import argparse
 
     from configurator import audit
-    from configurator.cli import Console
+    from configurator.console import Console
     from configurator.store import Store
 
 

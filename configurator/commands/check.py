@@ -7,15 +7,15 @@ import sys
 from typing import TYPE_CHECKING
 
 from configurator import model, textsafe
-from configurator.cli import PROG, Exit
 from configurator.commands import common
 from configurator.commands.background import in_background
+from configurator.console import PROG, Exit
 
 if TYPE_CHECKING:
     import argparse
 
     from configurator import mail
-    from configurator.cli import Console
+    from configurator.console import Console
     from configurator.store import Store
 
 
@@ -166,19 +166,8 @@ def run(args: argparse.Namespace, store: Store, console: Console) -> int:
 
 
 def _check_detail(result: mail.CheckResult) -> str:
-    """The result in plain words for the audit trail, worded as the window words it.
-
-    No setting value goes there, not even the test recipient.
-    """
-    step = result.failed_step
-    if result.passed:
-        return "passed; the server accepted the test e-mail" if result.recipient else "passed"
-    summary = result.failure.summary if result.failure is not None else "unknown problem"
-    if result.cancelled:
-        return "cancelled"
-    if step is None:
-        return f"failed: {summary}"
-    return f"failed at {step.title}: {summary}"
+    """The result in plain words for the audit trail, worded as the window words it."""
+    return result.summary()
 
 
 def _check_heading(settings: model.Settings, recipient: str | None) -> str:
@@ -194,12 +183,10 @@ def _check_heading(settings: model.Settings, recipient: str | None) -> str:
     return text + ":"
 
 
-# Certificate problems that trusting the authority or pinning the certificate resolves.
-_TRUSTABLE = frozenset({"cert_untrusted", "cert_wrong_host", "cert_pin_mismatch"})
-
-
 def _print_outcome(result: mail.CheckResult, store: Store, console: Console) -> None:
     """After the steps: the verdict, and for a failure what it means and what to do."""
+    from configurator.mail import Problem
+
     console.out()
     if result.passed:
         if result.recipient:
@@ -227,7 +214,7 @@ def _print_outcome(result: mail.CheckResult, store: Store, console: Console) -> 
     if failure.reply:
         console.out(f"Server reply: {textsafe.lines(failure.reply)}")
     certificate = result.certificate
-    if certificate is None or not failure.problem.startswith("cert_"):
+    if certificate is None or not failure.problem.is_certificate:
         return
     console.out()
     console.out("The server's certificate:")
@@ -241,12 +228,12 @@ def _print_outcome(result: mail.CheckResult, store: Store, console: Console) -> 
     for label, value in rows:
         # One row each, whatever the certificate holds: no field can add a line of its own.
         console.out(f"  {label + ':':<9} {textsafe.line(value)}")
-    if failure.problem.value not in _TRUSTABLE:
+    if not failure.problem.pinnable:
         return
     console.out()
     pin = common.command(store, "set", "--tls-fingerprint", certificate.fingerprint)
     confirmed = "after confirming its fingerprint with the mail administrator"
-    if failure.problem.value == "cert_untrusted":
+    if failure.problem is Problem.CERT_UNTRUSTED:
         console.out("To trust it, either:")
         console.out("- trust the authority that issued it (its certificate as a PEM file):")
         console.out(f"    {common.command(store, 'set', '--ca-file', '/path/to/ca.pem')}")

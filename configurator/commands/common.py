@@ -16,14 +16,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from configurator.cli import PROG, Exit
+from configurator.console import PROG, Exit
 from configurator.errors import UNLOCK_FAILURES, NotWritable, SettingsUnreadable, Unreadable
 
 if TYPE_CHECKING:
     import argparse
 
     from configurator import model
-    from configurator.cli import Console
+    from configurator.console import Console
     from configurator.store import Store
 
 NOTHING_CHANGED = "Nothing was changed."

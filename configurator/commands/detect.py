@@ -6,16 +6,16 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from configurator import model, textsafe
-from configurator.cli import PROG, Exit
 from configurator.commands import common
 from configurator.commands.background import in_background
+from configurator.console import PROG, Exit
 from configurator.errors import NotWritable, SettingsUnreadable, StoreError
 
 if TYPE_CHECKING:
     import argparse
 
     from configurator import mail
-    from configurator.cli import Console
+    from configurator.console import Console
     from configurator.store import Store, Stored
 
 

@@ -14,14 +14,14 @@ import sys
 from typing import TYPE_CHECKING
 
 from configurator import model
-from configurator.cli import PROG, Exit
 from configurator.commands import common
+from configurator.console import PROG, Exit
 from configurator.errors import NotWritable, SettingsUnreadable, StoreError
 
 if TYPE_CHECKING:
     import argparse
 
-    from configurator.cli import Console
+    from configurator.console import Console
     from configurator.store import Store
 
 

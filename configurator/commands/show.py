@@ -6,14 +6,14 @@ import json
 from typing import TYPE_CHECKING
 
 from configurator import model
-from configurator.cli import Exit
 from configurator.commands import common
+from configurator.console import Exit
 from configurator.errors import SettingsUnreadable
 
 if TYPE_CHECKING:
     import argparse
 
-    from configurator.cli import Console
+    from configurator.console import Console
     from configurator.store import Store
 
 

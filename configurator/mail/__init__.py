@@ -79,7 +79,8 @@ from configurator.mail.errors import Failure, MailError, Problem
 from configurator.mail.message import SUBJECT as TEST_SUBJECT
 from configurator.mail.message import compose_test_message
 from configurator.mail.session import Connection, Session, open_connection, plan_steps
-from configurator.mail.steps import Outcome, Step, StepId
+from configurator.mail.stepids import StepId
+from configurator.mail.steps import Outcome, Step
 from configurator.mail.transcript import HIDDEN, Direction, TranscriptLine
 
 __all__ = [

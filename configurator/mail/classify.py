@@ -17,7 +17,7 @@ from types import ModuleType
 from configurator.mail.cancel import CancelToken
 from configurator.mail.channel import BadReply, Reply, ServerClosed
 from configurator.mail.errors import MailError, Problem, cancelled, explain
-from configurator.mail.steps import StepId
+from configurator.mail.stepids import StepId
 from configurator.model import Settings
 
 _WAITING: dict[StepId, str] = {

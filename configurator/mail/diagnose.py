@@ -19,7 +19,8 @@ from configurator.mail.cancel import CancelToken
 from configurator.mail.certificate import CertificateInfo, TlsInfo
 from configurator.mail.errors import Failure, MailError, Problem
 from configurator.mail.session import Session, plan_steps
-from configurator.mail.steps import Outcome, Step, StepId, StepObserver
+from configurator.mail.stepids import StepId
+from configurator.mail.steps import Outcome, Step, StepObserver
 from configurator.mail.transcript import Transcript, TranscriptLine, format_transcript
 from configurator.model import Settings
 
@@ -66,6 +67,21 @@ class CheckResult:
 
     def transcript_text(self) -> str:
         return format_transcript(self.transcript)
+
+    def summary(self) -> str:
+        """The result in plain words, as the audit trail records it for both fronts.
+
+        No setting value goes there, not even the test recipient.
+        """
+        if self.passed:
+            return "passed; the server accepted the test e-mail" if self.recipient else "passed"
+        if self.cancelled:
+            return "cancelled"
+        step = self.failed_step
+        summary = self.failure.summary if self.failure is not None else "unknown problem"
+        if step is None:
+            return f"failed: {summary}"
+        return f"failed at {step.title}: {summary}"
 
     def to_dict(self) -> dict[str, object]:
         failed = self.failed_step

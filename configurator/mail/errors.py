@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from configurator.mail.certificate import CertificateInfo
-    from configurator.mail.steps import StepId
+    from configurator.mail.stepids import StepId
 
 
 class Problem(enum.StrEnum):
@@ -62,6 +62,29 @@ class Problem(enum.StrEnum):
     PROTOCOL_ERROR = "protocol_error"
     CANCELLED = "cancelled"
     INTERNAL_ERROR = "internal_error"
+
+    @property
+    def is_certificate(self) -> bool:
+        """Whether the server's certificate is at fault, so that it is worth showing."""
+        return self in _CERTIFICATE_PROBLEMS
+
+    @property
+    def pinnable(self) -> bool:
+        """Whether trusting the authority or pinning the certificate resolves it."""
+        return self in _PINNABLE
+
+
+_CERTIFICATE_PROBLEMS = frozenset(
+    {
+        Problem.CERT_UNTRUSTED,
+        Problem.CERT_EXPIRED,
+        Problem.CERT_NOT_YET_VALID,
+        Problem.CERT_WRONG_HOST,
+        Problem.CERT_PIN_MISMATCH,
+        Problem.CERT_INVALID,
+    }
+)
+_PINNABLE = frozenset({Problem.CERT_UNTRUSTED, Problem.CERT_WRONG_HOST, Problem.CERT_PIN_MISMATCH})
 
 
 _CERT = "Subject: {subject}; issuer: {issuer}; SHA-256 fingerprint: {fingerprint}."

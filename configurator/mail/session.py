@@ -33,7 +33,8 @@ from configurator.mail.connect import Background, Dialer
 from configurator.mail.deadline import Deadline
 from configurator.mail.errors import MailError, Problem, cancelled
 from configurator.mail.probes import Probes
-from configurator.mail.steps import StepId, StepObserver, StepTracker
+from configurator.mail.stepids import StepId
+from configurator.mail.steps import StepObserver, StepTracker
 from configurator.mail.tls import Trust
 from configurator.mail.transcript import Transcript
 from configurator.model import Security, Settings

@@ -17,37 +17,9 @@ from dataclasses import dataclass, field
 
 from configurator import textsafe
 from configurator.mail.errors import MailError, Problem
+from configurator.mail.stepids import StepId
 
 log = logging.getLogger("configurator.mail")
-
-
-class StepId(enum.StrEnum):
-    RESOLVE = "resolve"
-    CONNECT = "connect"
-    GREETING = "greeting"
-    EHLO = "ehlo"
-    TLS = "tls"
-    AUTH = "auth"
-    SENDER = "sender"
-    RECIPIENT = "recipient"
-    MESSAGE = "message"
-
-    @property
-    def label(self) -> str:
-        return _LABELS[self]
-
-
-_LABELS: dict[StepId, str] = {
-    StepId.RESOLVE: "Resolve the server name",
-    StepId.CONNECT: "Connect",
-    StepId.GREETING: "Server greeting",
-    StepId.EHLO: "EHLO and capabilities",
-    StepId.TLS: "TLS",
-    StepId.AUTH: "Authentication",
-    StepId.SENDER: "Sender accepted",
-    StepId.RECIPIENT: "Recipient accepted",
-    StepId.MESSAGE: "Message sent",
-}
 
 
 class Outcome(enum.StrEnum):

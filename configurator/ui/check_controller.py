@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Literal
 
 from configurator import model
 from configurator.errors import ConflictError, StoreError
+from configurator.ui import wording
 from configurator.ui.host import bring_up
 from configurator.ui.modes import Mode, Source
 from configurator.ui.session import NO_TEST
@@ -56,9 +57,8 @@ class CheckController:
             settings = model.build(window.form.values(), session.base)
         except model.ValidationError as exc:
             window.form.set_errors(exc)
-            count = len(exc.by_key())
-            fields = "1 field needs" if count == 1 else f"{count} fields need"
-            window.statusBar().showMessage(f"Not tested: {fields} attention.", 8000)
+            attention = wording.fields_need_attention(len(exc.by_key()))
+            window.statusBar().showMessage(f"Not tested: {attention}.", 8000)
             return None
         return settings, TESTING_FORM
 
@@ -85,18 +85,8 @@ class CheckController:
 
     def _check_ended(self, result: CheckResult | None) -> None:
         """Record the check's outcome in plain words (cancelled and crashed checks too)."""
-        if result is None:
-            detail = "stopped unexpectedly"
-        elif result.passed:
-            # Worded as `configurator test` words it in the trail.
-            detail = "passed; the server accepted the test e-mail" if result.recipient else "passed"
-        elif result.cancelled:
-            detail = "cancelled"
-        else:
-            failed, failure = result.failed_step, result.failure
-            summary = failure.summary if failure is not None else "unknown problem"
-            detail = f"failed at {failed.title}: {summary}" if failed else f"failed: {summary}"
-        self._record_check(detail)
+        # Worded as `configurator test` words it in the trail (``CheckResult.summary``).
+        self._record_check("stopped unexpectedly" if result is None else result.summary())
 
     def _record_check(self, detail: str) -> None:
         from configurator import audit

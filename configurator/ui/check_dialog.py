@@ -35,8 +35,8 @@ from PySide6.QtWidgets import (
 )
 
 from configurator import __version__, mail, model, textsafe
-from configurator.mail import CheckResult, Outcome, Problem, Step
-from configurator.ui import icons, sizing
+from configurator.mail import CheckResult, Outcome, Step
+from configurator.ui import icons, sizing, style
 from configurator.ui.banner import Banner, Kind
 from configurator.ui.workers import Job, Report
 
@@ -51,20 +51,7 @@ OUTCOME_TEXT: dict[Outcome, str] = {
 #: Outcomes whose time taken is shown.
 TIMED: frozenset[Outcome] = frozenset({Outcome.PASSED, Outcome.FAILED})
 
-#: Failures after which the certificate can be trusted explicitly (pinned).
-CERTIFICATE_PROBLEMS: frozenset[Problem] = frozenset(
-    {
-        Problem.CERT_UNTRUSTED,
-        Problem.CERT_EXPIRED,
-        Problem.CERT_NOT_YET_VALID,
-        Problem.CERT_WRONG_HOST,
-        Problem.CERT_PIN_MISMATCH,
-        Problem.CERT_INVALID,
-    }
-)
-
 STEP, TIME, REPLY = range(3)
-ERROR_COLOR = "#b3261e"
 #: One name for the address of the test e-mail, here, in the form and on the command line.
 RECIPIENT_LABEL = model.FIELDS_BY_KEY["test_recipient"].label
 
@@ -229,7 +216,7 @@ class CheckDialog(QDialog):
         self.recipient_error = QLabel()
         self.recipient_error.setObjectName("testRecipientError")
         self.recipient_error.setTextFormat(Qt.TextFormat.PlainText)
-        self.recipient_error.setStyleSheet(f"color: {ERROR_COLOR};")
+        self.recipient_error.setStyleSheet(f"color: {style.ERROR_COLOR};")
         self.recipient_error.hide()
         recipient_row = QHBoxLayout()
         recipient_row.addWidget(recipient_label)
@@ -573,9 +560,7 @@ class CheckDialog(QDialog):
             )
             return
         where = f"Failed at \u201c{failed.title}\u201d" if failed is not None else "Failed"
-        certificate_problem = (
-            failure.problem in CERTIFICATE_PROBLEMS and result.certificate is not None
-        )
+        certificate_problem = failure.problem.is_certificate and result.certificate is not None
         cause = without_certificate_facts(failure.cause) if certificate_problem else failure.cause
         # Cause, fix and reply quote the server and its certificate: each line shown escaped.
         text = f"{textsafe.sentence(cause)}\n\nWhat to do: {textsafe.line(failure.fix)}"
@@ -615,7 +600,7 @@ class CheckDialog(QDialog):
 
         failure = result.failure
         problem = ""
-        if failure is not None and failure.problem in CERTIFICATE_PROBLEMS:
+        if failure is not None and failure.problem.is_certificate:
             cause = without_certificate_facts(failure.cause)
             problem = textsafe.sentence(
                 f"{failure.summary[:1].upper()}{failure.summary[1:]}. {cause}"

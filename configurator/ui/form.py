@@ -42,6 +42,7 @@ from PySide6.QtWidgets import (
 )
 
 from configurator import model
+from configurator.ui import style
 
 #: What Read-only mode shows for a stored password: the same for every password.
 PASSWORD_MASK = "\u2022" * 10
@@ -50,7 +51,6 @@ CLEAR_TEXT_WARNING = (
     "Login/Plain without encryption: the password would cross the network unencrypted. "
     "Choose STARTTLS or SSL/TLS unless the server is on a trusted network."
 )
-ERROR_COLOR = "#b3261e"
 
 
 class _NoAltTyping(QObject):
@@ -165,7 +165,7 @@ class SettingsForm(QWidget):
         error.setObjectName(f"{spec.object_name}Error")
         error.setWordWrap(True)
         error.setTextFormat(Qt.TextFormat.PlainText)
-        error.setStyleSheet(f"color: {ERROR_COLOR};")
+        error.setStyleSheet(f"color: {style.ERROR_COLOR};")
         error.hide()
         self._error_labels[spec.key] = error
 

@@ -28,14 +28,14 @@ from PySide6.QtWidgets import (
 
 from configurator import audit, model
 from configurator.timestamps import local_time
-from configurator.ui import sizing
+from configurator.ui import sizing, style
 from configurator.ui.banner import Banner, Kind
 
 COLUMNS = ("Time", "User", "Action", "Fields changed", "Detail")
 TIME, USER, ACTION, FIELDS, DETAIL = range(len(COLUMNS))
 INTACT = "Intact"
 NOT_INTACT = "Not intact: the trail has been tampered with or damaged"
-UNVERIFIED_COLOR = "#b3261e"
+UNVERIFIED_COLOR = style.ERROR_COLOR
 EMPTY_TEXT = "Nothing has been recorded in this data directory yet."
 _WORD_HYPHEN = re.compile(r"(?<=\w)-(?=\w)")
 

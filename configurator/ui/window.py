@@ -60,7 +60,7 @@ from configurator.errors import (
     Unreadable,
 )
 from configurator.store import SETTINGS_FILE_NAME, Store, Stored
-from configurator.ui import icons, sizing
+from configurator.ui import icons, sizing, wording
 from configurator.ui.banner import Action, Banner, Kind
 from configurator.ui.form import SettingsForm
 from configurator.ui.host import bring_up
@@ -615,9 +615,8 @@ class MainWindow(QMainWindow):
             settings = model.build(self.form.values(), self.session.base)
         except model.ValidationError as exc:
             self.form.set_errors(exc)
-            count = len(exc.by_key())
-            fields = "1 field needs" if count == 1 else f"{count} fields need"
-            self.statusBar().showMessage(f"Not saved: {fields} attention.", 8000)
+            attention = wording.fields_need_attention(len(exc.by_key()))
+            self.statusBar().showMessage(f"Not saved: {attention}.", 8000)
             return False
         return self.save(settings, self.stored)
 
