@@ -181,23 +181,52 @@ def prepare(module: Module) -> Path:
     return workspace
 
 
-def run(module: Module, max_children: int) -> float:
-    """Run mutmut for one module; the seconds it took."""
-    workspace = prepare(module)
+def refresh_tests(module: Module) -> Path:
+    """Bring the current tests into an existing workspace (after tests were added)."""
+    workspace = WORK / module.name
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".hypothesis")
+    for target in (workspace / "tests", workspace / "mutants" / "tests"):
+        shutil.copytree(ROOT / "tests", target, ignore=ignore, dirs_exist_ok=True)
+    config = (workspace / "pyproject.toml").read_text(encoding="utf-8")
+    lines = [
+        f"pytest_add_cli_args_test_selection = {_toml_list(test_files(module))}"
+        if line.startswith("pytest_add_cli_args_test_selection")
+        else line
+        for line in config.splitlines()
+    ]
+    (workspace / "pyproject.toml").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    shutil.copy2(workspace / "pyproject.toml", workspace / "mutants" / "pyproject.toml")
+    return workspace
+
+
+def run(module: Module, max_children: int, *, again: bool = False) -> float:
+    """Run mutmut for one module; the seconds it took.
+
+    ``again``: keep the last results and test only the mutants that survived
+    them, with the tests as they are now.
+    """
+    names = module.patterns()
+    if again:
+        names = [name for name, code in exit_codes(module).items() if code not in KILLED_CODES]
+        if not names:
+            return 0.0
+        workspace = refresh_tests(module)
+    else:
+        workspace = prepare(module)
     env = dict(os.environ)
     env["QT_QPA_PLATFORM"] = "offscreen"
     # Subprocesses the tests start (the command line) import the mutated copy too.
     # It must exist before mutmut starts: Python caches a missing path entry
     # as such, and the tests would then import the original package.
-    (workspace / "mutants").mkdir()
+    (workspace / "mutants").mkdir(exist_ok=True)
     env["PYTHONPATH"] = str(workspace / "mutants")
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     # The console script, not ``python -m mutmut``: as ``__main__`` its module
     # would be loaded twice, and the test-to-function map stays empty.
     mutmut = Path(sys.executable).with_name("mutmut")
     command = ["nice", "-n", "10", str(mutmut), "run"]
-    command += ["--max-children", str(max_children), *module.patterns()]
-    log = workspace / "mutmut.log"
+    command += ["--max-children", str(max_children), *names]
+    log = workspace / ("mutmut-again.log" if again else "mutmut.log")
     print(f"{module.name}: mutating {module.source}; log in {log.relative_to(ROOT)}", flush=True)
     started = time.monotonic()
     with log.open("w", encoding="utf-8") as out:
@@ -243,8 +272,8 @@ def changes(module: Module) -> dict[str, str]:
         original = functions.get(base + "__mutmut_orig")
         if original is None:
             continue
-        old = original.splitlines()[1:]
-        new = functions[name].splitlines()[1:]
+        old = original.replace(base + "__mutmut_orig", base).splitlines()
+        new = functions[name].replace(name, base).splitlines()
         removed = [line.strip() for line in old if line not in new]
         added = [line.strip() for line in new if line not in old]
         if not removed and not added:
@@ -332,6 +361,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("modules", nargs="*", help="modules to run (default: all)")
     parser.add_argument("--report", action="store_true", help="only report the last results")
     parser.add_argument("--survivors", action="store_true", help="list surviving mutants")
+    parser.add_argument(
+        "--again", action="store_true", help="test only the last survivors, with the current tests"
+    )
     parser.add_argument("--children", type=int, default=2, help="parallel mutants (default 2)")
     parser.add_argument("--minimum", type=float, default=90.0, help="lowest passing score, %%")
     args = parser.parse_args(argv)
@@ -343,7 +375,7 @@ def main(argv: list[str] | None = None) -> int:
     elapsed: dict[str, float] = {}
     if not args.report:
         for module in modules:
-            elapsed[module.name] = run(module, args.children)
+            elapsed[module.name] = run(module, args.children, again=args.again)
     total = report(modules, show=args.survivors, elapsed=elapsed)
     return 0 if total.score >= args.minimum and not total.unchecked else 1
 
