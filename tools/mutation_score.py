@@ -234,16 +234,25 @@ def run(module: Module, max_children: int, *, again: bool = False) -> float:
             command, cwd=workspace, env=env, stdout=out, stderr=subprocess.STDOUT, check=False
         )
     elapsed = time.monotonic() - started
+    # mutmut forgets the results of mutants it was not asked to run: keep them.
+    kept = exit_codes(module)
+    (workspace / "results.json").write_text(json.dumps(kept, indent=0), encoding="utf-8")
     if result.returncode != 0:
         print(f"{module.name}: mutmut exited with {result.returncode}; see {log}", flush=True)
     return elapsed
 
 
 def exit_codes(module: Module) -> dict[str, int | None]:
+    """The result of each counted mutant: the last run's, over earlier ones (``--again``)."""
+    kept = WORK / module.name / "results.json"
+    codes: dict[str, int | None] = {}
+    if kept.exists():
+        codes.update(json.loads(kept.read_text(encoding="utf-8")))
     meta = WORK / module.name / "mutants" / (module.source + ".meta")
-    if not meta.exists():
-        return {}
-    codes: dict[str, int | None] = json.loads(meta.read_text(encoding="utf-8"))["exit_code_by_key"]
+    if meta.exists():
+        latest = json.loads(meta.read_text(encoding="utf-8"))["exit_code_by_key"]
+        codes.update({name: code for name, code in latest.items() if code is not None})
+        codes.update({name: None for name in latest if name not in codes})
     patterns = module.patterns()
     return {
         name: code
