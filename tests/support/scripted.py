@@ -61,10 +61,20 @@ class ScriptedServer:
             finally:
                 sock.close()
 
-    def _converse(self, sock: socket.socket) -> None:
-        sock.settimeout(10)
+    def _converse(self, raw: socket.socket) -> None:
+        raw.settimeout(10)
+        opened: list[socket.socket] = []
+        try:
+            self._exchange(raw, opened)
+        finally:
+            for sock in opened:
+                sock.close()
+
+    def _exchange(self, sock: socket.socket, opened: list[socket.socket]) -> None:
+        """Talk until the client or the script ends; TLS sockets go to ``opened``."""
         if self.implicit_tls and self.tls is not None:
             sock = self.tls.wrap_socket(sock, server_side=True)
+            opened.append(sock)
         sock.sendall(self.greeting)
         buffer = b""
         while not self._stop.is_set():
@@ -82,6 +92,7 @@ class ScriptedServer:
             sock.sendall(reply)
             if reply is STARTTLS_NOW and self.tls is not None:
                 sock = self.tls.wrap_socket(sock, server_side=True)
+                opened.append(sock)
                 buffer = b""
 
     def close(self) -> None:
