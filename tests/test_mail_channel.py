@@ -68,9 +68,7 @@ def channel_for(
     sock: socket.socket, *, timeout: float = 5.0, cancel: CancelToken | None = None
 ) -> tuple[Channel, Transcript]:
     transcript = Transcript()
-    channel = Channel(
-        sock, transcript=transcript, cancel=cancel or CancelToken(), timeout=timeout
-    )
+    channel = Channel(sock, transcript=transcript, cancel=cancel or CancelToken(), timeout=timeout)
     return channel, transcript
 
 

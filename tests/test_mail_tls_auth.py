@@ -221,7 +221,9 @@ def test_data_sent_right_after_the_starttls_reply_is_refused_before_the_handshak
     assert error.problem is Problem.STARTTLS_INJECTION
     assert error.step is StepId.TLS
     assert "STARTTLS" in sent
-    assert not any(line.startswith(("AUTH", "EHLO", "MAIL")) for line in sent[sent.index("STARTTLS"):])
+    assert not any(
+        line.startswith(("AUTH", "EHLO", "MAIL")) for line in sent[sent.index("STARTTLS") :]
+    )
 
 
 def test_after_starttls_the_capabilities_are_asked_again_and_only_those_count(
@@ -234,7 +236,9 @@ def test_after_starttls_the_capabilities_are_asked_again_and_only_those_count(
             "STARTTLS": STARTTLS_NOW,
             "AUTH": b"334 VXNlcm5hbWU6\r\n",
             base64.b64encode(USERNAME.encode()).decode(): b"334 UGFzc3dvcmQ6\r\n",
-            base64.b64encode(PASSWORD.encode()).decode(): b"235 2.7.0 Authentication successful\r\n",
+            base64.b64encode(
+                PASSWORD.encode()
+            ).decode(): b"235 2.7.0 Authentication successful\r\n",
         },
     )
     with scripted(answer, tls=tls) as server:

@@ -74,7 +74,9 @@ def _methods(cls: str, *names: str) -> tuple[str, ...]:
 MAIL_TESTS = ("tests/test_mail_*.py",)
 # Counts the modules that importing the package loads: mutmut's trampolines
 # in the mutated copy load more, so this test fails for every mutant alike.
-IMPORT_COST = ("tests/test_mail_package.py::test_importing_the_package_loads_neither_tls_nor_email_nor_qt",)
+IMPORT_COST = (
+    "tests/test_mail_package.py::test_importing_the_package_loads_neither_tls_nor_email_nor_qt",
+)
 
 MODULES = (
     Module("channel", "configurator/mail/channel.py", MAIL_TESTS, deselect=IMPORT_COST),
@@ -274,7 +276,7 @@ def changes(module: Module) -> dict[str, str]:
             functions[node.name] = ast.unparse(node)
     prefix = module.dotted + "."
     result: dict[str, str] = {}
-    for name in functions:
+    for name, mutated in functions.items():
         base, marker, _ = name.rpartition("__mutmut_")
         if not marker or name.endswith("__mutmut_orig"):
             continue
@@ -282,7 +284,7 @@ def changes(module: Module) -> dict[str, str]:
         if original is None:
             continue
         old = original.replace(base + "__mutmut_orig", base).splitlines()
-        new = functions[name].replace(name, base).splitlines()
+        new = mutated.replace(name, base).splitlines()
         removed = [line.strip() for line in old if line not in new]
         added = [line.strip() for line in new if line not in old]
         if not removed and not added:
@@ -351,9 +353,13 @@ def report(modules: list[Module], *, show: bool, elapsed: dict[str, float]) -> T
             f"{count.unchecked:>10}{count.score:>8.1f} %{seconds}"
         )
     if known:
-        problems += [f"equivalent entry names no mutant: {n}" for n in equivalents if n not in known]
-    print(f"{'module':<12}{'killed':>7}{'survived':>9}{'equivalent':>11}{'unchecked':>10}"
-          f"{'score':>10}{'seconds':>8}")
+        problems += [
+            f"equivalent entry names no mutant: {n}" for n in equivalents if n not in known
+        ]
+    print(
+        f"{'module':<12}{'killed':>7}{'survived':>9}{'equivalent':>11}{'unchecked':>10}"
+        f"{'score':>10}{'seconds':>8}"
+    )
     print("\n".join(rows))
     print(
         f"{'overall':<12}{total.killed:>7}{total.survived:>9}{total.equivalent:>11}"

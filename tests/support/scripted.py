@@ -31,11 +31,13 @@ class ScriptedServer:
         greeting: bytes = b"220 scripted.example.org ESMTP\r\n",
         tls: ssl.SSLContext | None = None,
         implicit_tls: bool = False,
+        max_connections: int | None = None,
     ) -> None:
         self.answer = answer
         self.greeting = greeting
         self.tls = tls
         self.implicit_tls = implicit_tls
+        self.max_connections = max_connections
         self.lines: list[str] = []
         self.connections = 0
         self._listener = socket.create_server(("127.0.0.1", 0))
@@ -54,12 +56,16 @@ class ScriptedServer:
             except OSError:
                 return
             self.connections += 1
+            if self.connections == self.max_connections:
+                self._listener.close()  # later connections are refused
             try:
                 self._converse(sock)
             except (OSError, ssl.SSLError):
                 pass
             finally:
                 sock.close()
+            if self.connections == self.max_connections:
+                return
 
     def _converse(self, raw: socket.socket) -> None:
         raw.settimeout(10)
@@ -106,7 +112,9 @@ def by_command(script: dict[str, bytes | list[bytes]], default: bytes = b"250 OK
 
     A list answers the same command differently each time it comes, in turn.
     """
-    remaining = {key: list(value) if isinstance(value, list) else value for key, value in script.items()}
+    remaining = {
+        key: list(value) if isinstance(value, list) else value for key, value in script.items()
+    }
 
     def answer(line: str) -> bytes | None:
         word = line.split(" ", 1)[0].upper()
