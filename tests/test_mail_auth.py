@@ -39,8 +39,9 @@ def authenticator() -> PasswordAuthenticator:
 
 def talk(server: ScriptedServer) -> Iterator[tuple[Channel, Transcript]]:
     sock = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+    # No secrets registered: the redaction would hide a credential that the
+    # exchange itself failed to replace with "[hidden]".
     transcript = Transcript()
-    transcript.add_secrets(credential_forms(USER, PASSWORD))
     channel = Channel(sock, transcript=transcript, cancel=CancelToken(), timeout=5)
     assert channel.read_reply().code == 220
     try:
