@@ -209,10 +209,12 @@ def run(module: Module, max_children: int, *, again: bool = False) -> float:
     """
     names = module.patterns()
     if again:
-        names = [name for name, code in exit_codes(module).items() if code not in KILLED_CODES]
+        before = exit_codes(module)
+        names = [name for name, code in before.items() if code not in KILLED_CODES]
         if not names:
             return 0.0
         workspace = refresh_tests(module)
+        (workspace / "results.json").write_text(json.dumps(before, indent=0), encoding="utf-8")
     else:
         workspace = prepare(module)
     env = dict(os.environ)
