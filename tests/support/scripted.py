@@ -22,7 +22,12 @@ Answer = Callable[[str], bytes | None]
 
 
 class ScriptedServer:
-    """Accepts connections one after another; ``lines`` holds every command received."""
+    """Serves each connection in its own thread; ``lines`` holds every command received.
+
+    ``max_connections``: refuse connections after this many; ``answer_first``:
+    only the first so many connections get the greeting and answers, later
+    ones are accepted and left in silence.
+    """
 
     def __init__(
         self,
@@ -32,20 +37,31 @@ class ScriptedServer:
         tls: ssl.SSLContext | None = None,
         implicit_tls: bool = False,
         max_connections: int | None = None,
+        answer_first: int | None = None,
     ) -> None:
         self.answer = answer
         self.greeting = greeting
         self.tls = tls
         self.implicit_tls = implicit_tls
         self.max_connections = max_connections
+        self.answer_first = answer_first
         self.lines: list[str] = []
+        self.server_names: list[str | None] = []
+        if tls is not None:
+            tls.sni_callback = self._note_server_name
         self.connections = 0
         self._listener = socket.create_server(("127.0.0.1", 0))
         self._listener.settimeout(0.2)
         self.port = int(self._listener.getsockname()[1])
         self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
         self._thread = threading.Thread(target=self._serve, daemon=True)
         self._thread.start()
+
+    def _note_server_name(
+        self, sock: ssl.SSLObject | ssl.SSLSocket, name: str | None, context: ssl.SSLContext
+    ) -> None:
+        self.server_names.append(name)
 
     def _serve(self) -> None:
         while not self._stop.is_set():
@@ -58,14 +74,27 @@ class ScriptedServer:
             self.connections += 1
             if self.connections == self.max_connections:
                 self._listener.close()  # later connections are refused
-            try:
+            silent = self.answer_first is not None and self.connections > self.answer_first
+            thread = threading.Thread(target=self._handle, args=(sock, silent), daemon=True)
+            self._threads.append(thread)
+            thread.start()
+
+    def _handle(self, sock: socket.socket, silent: bool) -> None:
+        try:
+            if silent:
+                sock.settimeout(0.2)
+                while not self._stop.is_set():
+                    try:
+                        if not sock.recv(4096):
+                            return
+                    except TimeoutError:
+                        continue
+            else:
                 self._converse(sock)
-            except (OSError, ssl.SSLError):
-                pass
-            finally:
-                sock.close()
-            if self.connections == self.max_connections:
-                return
+        except (OSError, ssl.SSLError):
+            pass
+        finally:
+            sock.close()
 
     def _converse(self, raw: socket.socket) -> None:
         raw.settimeout(10)
@@ -105,6 +134,8 @@ class ScriptedServer:
         self._stop.set()
         self._listener.close()
         self._thread.join(5)
+        for thread in self._threads:
+            thread.join(5)
 
 
 def by_command(script: dict[str, bytes | list[bytes]], default: bytes = b"250 OK\r\n") -> Answer:
