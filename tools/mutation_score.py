@@ -373,6 +373,21 @@ def report(modules: list[Module], *, show: bool, elapsed: dict[str, float]) -> T
     return total
 
 
+def print_entries(names: list[str]) -> int:
+    described: dict[str, str] = {}
+    for module in MODULES:
+        described.update(changes(module))
+    for name in names:
+        if name not in described:
+            print(f"no such mutant in the last results: {name}", file=sys.stderr)
+            return 1
+        print("\n[[equivalent]]")
+        print(f"mutant = {json.dumps(name, ensure_ascii=False)}")
+        print(f"change = {json.dumps(described[name], ensure_ascii=False)}")
+        print('reason = ""')
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("modules", nargs="*", help="modules to run (default: all)")
@@ -380,6 +395,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--survivors", action="store_true", help="list surviving mutants")
     parser.add_argument(
         "--again", action="store_true", help="test only the last survivors, with the current tests"
+    )
+    parser.add_argument(
+        "--entry",
+        metavar="MUTANT",
+        action="append",
+        default=[],
+        help="print an equivalents-file entry for MUTANT (to review and fill in the reason)",
     )
     parser.add_argument("--children", type=int, default=2, help="parallel mutants (default 2)")
     parser.add_argument("--minimum", type=float, default=90.0, help="lowest passing score, %%")
@@ -389,6 +411,8 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown module {', '.join(unknown)}; choose from {', '.join(by_name)}")
     modules = [by_name[name] for name in args.modules] or list(MODULES)
+    if args.entry:
+        return print_entries(args.entry)
     elapsed: dict[str, float] = {}
     if not args.report:
         for module in modules:
