@@ -1,0 +1,325 @@
+"""Edges of the settings store: what each unreadable file says, set-aside names, clean-up, scope.
+
+Files are sealed with the store's real key (``store.seal``) so that each
+damaged payload passes the seal and reaches the check that must refuse it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from configurator import fsutil, keys, model, store
+from configurator.errors import SettingsUnreadable, StoreError, Unreadable
+from configurator.store import Store
+
+RESTORE = "Restore it from a backup, or start again (the file is kept)."
+
+
+def a_settings() -> model.Settings:
+    return model.build(
+        {
+            "account_name": "Security Monitoring",
+            "account_email": "alerts@example.org",
+            "server": "smtp.example.org",
+            "port": 587,
+            "security": "starttls",
+            "auth": "none",
+        }
+    )
+
+
+@pytest.fixture
+def saved(data_dir: Path) -> Store:
+    stored = Store(data_dir, key_backend="file")
+    stored.save(a_settings())
+    return stored
+
+
+def payload_of(saved: Store) -> dict[str, object]:
+    """The payload the store wrote, decrypted with its key."""
+    key = keys.FileKeyStore(saved.data_dir).read()
+    assert key is not None
+    blob = saved.path.read_bytes()
+    plaintext = store._decrypt(key, blob[: store.HEADER_SIZE], blob[store.HEADER_SIZE :])
+    assert plaintext is not None
+    loaded = json.loads(plaintext)
+    assert isinstance(loaded, dict)
+    return loaded
+
+
+def reseal(saved: Store, plaintext: bytes) -> None:
+    key = keys.FileKeyStore(saved.data_dir).read()
+    assert key is not None
+    saved.path.write_bytes(store.seal(key, keys.KeyLocation.FILE, plaintext))
+
+
+def refusal(saved: Store) -> SettingsUnreadable:
+    with pytest.raises(SettingsUnreadable) as caught:
+        Store(saved.data_dir, key_backend="file").load()
+    return caught.value
+
+
+# -- payloads that pass the seal but cannot be used ---------------------------
+
+
+@pytest.mark.parametrize(
+    ("plaintext", "what"),
+    [
+        (b"not json", "has a damaged payload"),
+        (b"\xff\xfe", "has a damaged payload"),
+        (b"[1, 2]", "has a damaged payload"),
+        (b"{}", "has no valid schema version"),
+        (b'{"schema": 0}', "has no valid schema version"),
+        (b'{"schema": true}', "has no valid schema version"),
+        (b'{"schema": "1"}', "has no valid schema version"),
+    ],
+)
+def test_a_sealed_payload_that_is_not_settings_is_corrupt(
+    saved: Store, plaintext: bytes, what: str
+) -> None:
+    reseal(saved, plaintext)
+    found = refusal(saved)
+    assert found.reason is Unreadable.CORRUPT
+    assert found.detail == f"The settings file {saved.path} {what}."
+    assert found.advice == RESTORE
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("revision", True),
+        ("revision", "3"),
+        ("settings", []),
+        ("saved_at", 5),
+        ("lineage", None),
+    ],
+)
+def test_a_payload_with_a_field_of_the_wrong_kind_is_damaged(
+    saved: Store, field: str, value: object
+) -> None:
+    payload = payload_of(saved)
+    payload[field] = value
+    reseal(saved, json.dumps(payload).encode())
+    found = refusal(saved)
+    assert found.reason is Unreadable.CORRUPT
+    assert found.detail == f"The settings file {saved.path} has a damaged payload."
+
+
+def test_a_payload_without_time_and_lineage_still_loads(saved: Store) -> None:
+    payload = payload_of(saved)
+    del payload["saved_at"]
+    del payload["lineage"]
+    reseal(saved, json.dumps(payload).encode())
+    loaded = Store(saved.data_dir, key_backend="file").load()
+    assert loaded is not None
+    assert (loaded.saved_at, loaded.lineage) == ("", "")
+
+
+def test_settings_this_version_cannot_understand_are_named_so(saved: Store) -> None:
+    payload = payload_of(saved)
+    payload["settings"] = {"port": "not a number"}
+    reseal(saved, json.dumps(payload).encode())
+    found = refusal(saved)
+    assert found.detail == (
+        f"The settings file {saved.path} holds settings this version cannot understand."
+    )
+
+
+def test_a_newer_schema_says_which_and_what_to_do(saved: Store) -> None:
+    payload = payload_of(saved)
+    payload["schema"] = store.SCHEMA_VERSION + 1
+    reseal(saved, json.dumps(payload).encode())
+    found = refusal(saved)
+    assert found.reason is Unreadable.NEWER_FORMAT
+    assert found.detail == (
+        f"The settings in {saved.path} were saved by a newer version of the configurator "
+        f"(schema {store.SCHEMA_VERSION + 1}; this version reads up to {store.SCHEMA_VERSION})."
+    )
+    assert found.advice == "Use that newer version, or start again here (the file is kept)."
+
+
+def test_a_changed_byte_is_tampering_in_plain_words(saved: Store) -> None:
+    blob = bytearray(saved.path.read_bytes())
+    blob[-1] ^= 0x01
+    saved.path.write_bytes(bytes(blob))
+    found = refusal(saved)
+    assert found.reason is Unreadable.TAMPERED
+    assert found.detail == (
+        f"The settings file {saved.path} has been changed or damaged since it was "
+        "saved: its contents no longer match their seal."
+    )
+    assert found.advice == RESTORE
+
+
+# -- setting a file aside ------------------------------------------------------
+
+
+@pytest.fixture
+def far_time_zone() -> Iterator[None]:
+    """A local time far from UTC, so that a local time stamp could not pass for UTC."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TZ", "Asia/Tokyo")
+        time.tzset()
+        yield
+    time.tzset()
+
+
+def _taken_stamps(directory: Path, suffixes: tuple[str, ...]) -> set[str]:
+    """Occupy the set-aside names of this second and the next two (UTC)."""
+    now = dt.datetime.now(dt.UTC)
+    stamps = {(now + dt.timedelta(seconds=n)).strftime("%Y%m%dT%H%M%SZ") for n in range(3)}
+    for stamp in stamps:
+        for suffix in suffixes:
+            (directory / f"settings.enc.unreadable-{stamp}{suffix}").write_bytes(b"older")
+    return stamps
+
+
+@pytest.mark.usefixtures("far_time_zone")
+@pytest.mark.parametrize(("taken", "expected"), [(("",), "-2"), (("", "-2"), "-3")])
+def test_a_set_aside_name_already_taken_gets_the_next_number(
+    saved: Store, taken: tuple[str, ...], expected: str
+) -> None:
+    stamps = _taken_stamps(saved.data_dir, taken)
+    moved = saved.set_aside()
+    match = re.fullmatch(r"settings\.enc\.unreadable-(\d{8}T\d{6}Z)(-\d+)", moved.name)
+    assert match is not None, moved.name
+    assert match.group(1) in stamps
+    assert match.group(2) == expected
+    key_file = saved.data_dir / (keys.KEY_FILE_NAME + moved.name.removeprefix("settings.enc"))
+    assert key_file.exists()
+
+
+def test_setting_aside_a_file_that_cannot_be_moved_says_why(data_dir: Path) -> None:
+    stored = Store(data_dir, key_backend="file")
+    stored.save(a_settings())
+    stored.path.unlink()
+    with pytest.raises(StoreError) as caught:
+        stored.set_aside()
+    assert str(caught.value) == (
+        f"The settings file {stored.path} could not be moved aside (No such file or directory)."
+    )
+
+
+def test_setting_aside_without_a_key_file_moves_the_settings_alone(saved: Store) -> None:
+    (saved.data_dir / keys.KEY_FILE_NAME).unlink()
+    moved = saved.set_aside()
+    assert moved.exists()
+    assert not saved.path.exists()
+
+
+# -- reset ---------------------------------------------------------------------
+
+
+def test_reset_erases_a_shared_stores_key(data_dir: Path) -> None:
+    shared = Store(data_dir, shared=True)
+    shared.save(a_settings())
+    key_file = data_dir / keys.KEY_FILE_NAME
+    assert key_file.exists()
+    assert shared.reset() == []
+    assert not key_file.exists()
+    assert not shared.path.exists()
+
+
+def test_reset_removes_every_leftover_of_a_save(saved: Store) -> None:
+    leftover = saved.data_dir / f".settings.enc.fresh{fsutil.TEMP_SUFFIX}"
+    leftover.write_bytes(b"partial")
+    assert saved.reset() == []
+    assert not leftover.exists()
+
+
+def test_reset_of_a_settings_file_that_cannot_be_deleted_warns(data_dir: Path) -> None:
+    stored = Store(data_dir, key_backend="file")
+    stored.save(a_settings())
+    stored.path.unlink()
+    stored.path.mkdir()
+    (stored.path / "inside").write_bytes(b"x")
+    warnings = stored.reset()
+    assert warnings == [f"{stored.path} is a directory and was left in place."]
+
+
+# -- start-up clean-up ----------------------------------------------------------
+
+
+def test_cleanup_removes_leftovers_of_every_saved_file_whatever_their_age(saved: Store) -> None:
+    names = [
+        f".{store.SETTINGS_FILE_NAME}.a{fsutil.TEMP_SUFFIX}",
+        f".{keys.KEY_FILE_NAME}.b{fsutil.TEMP_SUFFIX}",
+        f".{fsutil.SHARED_MARKER}.c{fsutil.TEMP_SUFFIX}",
+    ]
+    for name in names:
+        (saved.data_dir / name).write_bytes(b"partial")
+    unrelated = saved.data_dir / f".notes.d{fsutil.TEMP_SUFFIX}"
+    unrelated.write_bytes(b"keep")
+    assert store.has_leftovers(saved.data_dir)
+    removed = saved.cleanup()
+    assert sorted(path.name for path in removed) == sorted(names)
+    assert unrelated.exists()
+    assert not store.has_leftovers(saved.data_dir)
+    assert saved.cleanup() == []
+
+
+def test_cleanup_leaves_the_leftovers_of_a_save_in_progress(saved: Store) -> None:
+    import filelock
+
+    leftover = saved.data_dir / f".{store.SETTINGS_FILE_NAME}.x{fsutil.TEMP_SUFFIX}"
+    leftover.write_bytes(b"partial")
+    with filelock.FileLock(saved.data_dir / store.LOCK_FILE_NAME, timeout=1):
+        assert saved.cleanup() == []
+    assert leftover.exists()
+
+
+def test_cleanup_without_a_directory_does_nothing(data_dir: Path) -> None:
+    assert not data_dir.exists()
+    assert Store(data_dir).cleanup() == []
+    assert not store.has_leftovers(data_dir)
+
+
+# -- who may do what -------------------------------------------------------------
+
+
+def test_a_private_store_says_so(saved: Store) -> None:
+    assert saved.scope() == "private to its owner"
+    assert saved.describe() == str(saved.path)
+
+
+@pytest.mark.skipif(os.name != "posix", reason="owners and groups are POSIX")
+def test_a_shared_store_names_its_manager_and_readers(data_dir: Path) -> None:
+    import grp
+    import pwd
+
+    shared = Store(data_dir, shared=True)
+    shared.save(a_settings())
+    owner = pwd.getpwuid(data_dir.stat().st_uid).pw_name
+    group = grp.getgrgid((data_dir / keys.KEY_FILE_NAME).stat().st_gid).gr_name
+    assert shared.manager() == owner
+    assert shared.reader_group() == group
+    assert shared.readers() == f"only {owner} and members of group '{group}'"
+    assert shared.scope() == (
+        f"system-wide: readable by {owner} and group '{group}', changeable only by {owner}"
+    )
+
+
+@pytest.mark.skipif(os.name != "posix" or os.geteuid() != 0, reason="needs root")
+def test_ids_without_names_are_shown_as_numbers(data_dir: Path) -> None:
+    shared = Store(data_dir, shared=True)
+    shared.save(a_settings())
+    os.chown(data_dir, 4242, 4243)
+    os.chown(data_dir / keys.KEY_FILE_NAME, -1, 4244)
+    assert shared.manager() == "uid 4242"
+    assert shared.reader_group() == "4244"
+    (data_dir / keys.KEY_FILE_NAME).unlink()
+    assert shared.reader_group() == "4243"
+
+
+def test_a_shared_store_not_yet_created_is_managed_by_root(tmp_path: Path) -> None:
+    missing = Store(tmp_path / "not-yet", shared=True)
+    assert missing.manager() == "root"
+    assert missing.reader_group() == "root"
