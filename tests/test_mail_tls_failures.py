@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import trustme
-from support.scripted import by_command, scripted
+from support.scripted import STARTTLS_NOW, by_command, scripted
 from support.smtp import (
     PASSWORD,
     USERNAME,
@@ -62,14 +62,34 @@ def step(result: mail.CheckResult, step_id: StepId) -> mail.Step:
             "The server's certificate is not signed by an authority this computer trusts "
             f"(unable to get local issuer certificate). {UNKNOWN_CERTIFICATE}",
         ),
-        ("expired", Problem.CERT_EXPIRED, "unknown"),
-        ("wrong_host", Problem.CERT_WRONG_HOST, "unknown names"),
+        (
+            "expired",
+            Problem.CERT_EXPIRED,
+            f"The server's certificate expired on unknown. {UNKNOWN_CERTIFICATE}",
+        ),
+        (
+            "wrong_host",
+            Problem.CERT_WRONG_HOST,
+            f"The certificate is valid for unknown names, not for 127.0.0.1. {UNKNOWN_CERTIFICATE}",
+        ),
+        (
+            "not_yet_valid",
+            Problem.CERT_NOT_YET_VALID,
+            f"The server's certificate is valid only from unknown. {UNKNOWN_CERTIFICATE}",
+        ),
     ],
 )
 def test_a_certificate_that_cannot_be_fetched_again_is_described_as_unknown(
     pki: Pki, leaf: str, problem: Problem, sentence: str
 ) -> None:
-    context = server_context(getattr(pki, leaf))
+    if leaf == "not_yet_valid":
+        now = dt.datetime.now(dt.UTC)
+        certificate = pki.ca.issue_cert(
+            "127.0.0.1", not_before=now + dt.timedelta(days=2), not_after=now + dt.timedelta(days=9)
+        )
+    else:
+        certificate = getattr(pki, leaf)
+    context = server_context(certificate)
     with scripted(by_command({}), tls=context, implicit_tls=True, max_connections=1) as server:
         result = implicit(server.port, ca_file=str(pki.ca_file))
         assert server.connections == 1
@@ -195,3 +215,70 @@ def test_the_certificate_of_an_untrusted_starttls_server_is_fetched_for_display(
     assert result.certificate is not None
     assert result.certificate.fingerprint == leaf_fingerprint(leaf)
     assert "Another Unknown CA" in result.certificate.issuer
+
+
+def test_a_certificate_the_system_trusts_says_so(
+    pki: Pki, smtp_server: StartServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SSL_CERT_FILE makes the test authority the system's: no CA file is set."""
+    monkeypatch.setenv("SSL_CERT_FILE", str(pki.ca_file))
+    server = smtp_server(tls="implicit")
+    result = implicit(server.port, username="", password="", auth=Auth.NONE)
+    assert result.passed, result.failure
+    assert result.tls is not None
+    assert result.tls.trust == "verified against the system's trusted authorities"
+
+
+def test_a_certificate_expiring_within_a_day_is_noted(pki: Pki, smtp_server: StartServer) -> None:
+    now = dt.datetime.now(dt.UTC)
+    leaf = pki.ca.issue_cert(
+        "127.0.0.1", not_before=now - dt.timedelta(days=30), not_after=now + dt.timedelta(hours=5)
+    )
+    server = smtp_server(tls="implicit", cert=leaf)
+    result = implicit(
+        server.port, ca_file=str(pki.ca_file), username="", password="", auth=Auth.NONE
+    )
+    assert result.passed, result.failure
+    tls = step(result, StepId.TLS)
+    expected = leaf_expiry(result)
+    assert tls.notes == (
+        f"the server's certificate expires in 0 day(s), on {expected}: "
+        "remind the mail administrator to renew it",
+    )
+
+
+def leaf_expiry(result: mail.CheckResult) -> str:
+    assert result.tls is not None
+    assert result.tls.certificate is not None
+    assert result.tls.certificate.not_after is not None
+    return f"{result.tls.certificate.not_after:%Y-%m-%d}"
+
+
+def test_a_plain_greeting_on_the_tls_port_is_quoted() -> None:
+    with scripted(by_command({})) as server:
+        result = implicit(server.port)
+    found = failure(result)
+    assert found.problem is Problem.PLAIN_SMTP_ON_TLS
+    assert found.reply == "220 scripted.example.org ESMTP"
+
+
+def test_a_server_without_ehlo_after_starttls_is_greeted_with_helo(
+    pki: Pki,
+) -> None:
+    answer = by_command(
+        {
+            "EHLO": [b"250-scripted.example.org\r\n250 STARTTLS\r\n", b"502 5.5.1 no EHLO\r\n"],
+            "STARTTLS": STARTTLS_NOW,
+        }
+    )
+    with scripted(answer, tls=server_context(pki.good)) as server:
+        settings = make_settings(
+            server.port, ca_file=str(pki.ca_file), auth=Auth.NONE, username="", password=""
+        )
+        result = mail.run_check(settings)
+        assert "HELO [127.0.0.1]" in server.lines
+    assert result.passed, result.failure
+    tls = step(result, StepId.TLS)
+    assert tls.reply == "220 2.0.0 Ready to start TLS"
+    assert tls.notes == ("the server does not support EHLO, so it offers no extensions",)
+    assert tls.detail.endswith("; after TLS, no extensions")
