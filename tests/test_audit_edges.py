@@ -1,0 +1,123 @@
+"""Edges of the audit trail: summaries and JSON word for word, the last change, damaged lines."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from support import testkeyring
+
+from configurator import audit, keys, model
+from configurator.audit import Action, Entry
+
+LOG = audit.AUDIT_FILE_NAME
+
+
+def record(data_dir: Path, action: Action, **kwargs: object) -> None:
+    assert audit.record(data_dir, action, **kwargs) is None  # type: ignore[arg-type]
+
+
+def label(key: str) -> str:
+    return model.FIELDS_BY_KEY[key].label
+
+
+def test_a_summary_names_the_action_the_fields_and_the_detail() -> None:
+    entry = Entry(
+        seq=4,
+        time="2026-01-02T03:04:05+00:00",
+        user="alice",
+        action="submit",
+        fields=("server", "password", "retired_field"),
+        detail="from the command line",
+        line=4,
+        verified=True,
+    )
+    assert entry.summary() == (
+        "2026-01-02T03:04:05+00:00  alice  settings saved: changed "
+        f"{label('server')}, {label('password')}, retired_field (from the command line)"
+    )
+    assert entry.to_dict() == {
+        "seq": 4,
+        "time": "2026-01-02T03:04:05+00:00",
+        "user": "alice",
+        "action": "submit",
+        "fields_changed": ["server", "password", "retired_field"],
+        "detail": "from the command line",
+        "line": 4,
+        "verified": True,
+    }
+
+
+def test_a_summary_of_an_unknown_action_shows_it_as_written() -> None:
+    entry = Entry(
+        seq=1, time="t", user="bob", action="archived", fields=(), detail="", line=1, verified=False
+    )
+    assert entry.summary() == "t  bob  archived"
+
+
+def test_the_report_as_json_holds_every_entry(data_dir: Path) -> None:
+    record(data_dir, Action.SUBMIT, fields_changed=("server",))
+    record(data_dir, Action.CHECK)
+    report = audit.read(data_dir)
+    assert report.to_dict() == {
+        "path": str(data_dir / LOG),
+        "intact": True,
+        "problem": None,
+        "warnings": [],
+        "entries": [entry.to_dict() for entry in report.entries],
+    }
+    first, second = report.entries
+    assert (first.seq, first.action, first.fields, first.line) == (1, "submit", ("server",), 1)
+    assert (second.seq, second.action, second.detail, second.verified) == (2, "check", "", True)
+
+
+def test_the_last_change_is_the_latest_of_several(data_dir: Path) -> None:
+    record(data_dir, Action.SUBMIT, fields_changed=("server",))
+    record(data_dir, Action.RESET)
+    record(data_dir, Action.CHECK, detail="passed")
+    record(data_dir, Action.START_AGAIN, detail="settings.enc.unreadable-x")
+    record(data_dir, Action.CHECK, detail="passed again")
+    last = audit.last_change(data_dir)
+    assert last is not None
+    assert (last.seq, last.action, last.detail) == (4, "start_again", "settings.enc.unreadable-x")
+
+
+def test_the_last_change_is_read_with_the_key_backend_given(
+    data_dir: Path, test_keyring: testkeyring.TestKeyring, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    record(data_dir, Action.SUBMIT, detail="kept in the keyring", key_backend="keyring")
+    monkeypatch.setenv(keys.BACKEND_ENV, "file")
+    last = audit.last_change(data_dir, "keyring")
+    assert last is not None
+    assert last.verified
+    assert last.detail == "kept in the keyring"
+
+
+def test_several_cut_off_records_are_listed_together(data_dir: Path) -> None:
+    record(data_dir, Action.SUBMIT)
+    record(data_dir, Action.CHECK)
+    path = data_dir / LOG
+    whole = path.read_bytes()
+    lines = whole.splitlines(keepends=True)
+    # Two records cut off in turn, then the next writer appends after them.
+    path.write_bytes(whole + lines[1][:30] + b"\n" + lines[1][:20])
+    record(data_dir, Action.CHECK, detail="after")
+    report = audit.read(data_dir)
+    assert report.intact, report.problem
+    assert report.warnings == (
+        f"Line(s) 3, 4 of {LOG} hold the remains of a record cut off by an interruption; "
+        "the next record notes it, and the trail continues intact.",
+    )
+
+
+def test_lines_that_are_no_records_are_an_edit(data_dir: Path) -> None:
+    record(data_dir, Action.SUBMIT)
+    record(data_dir, Action.CHECK)
+    path = data_dir / LOG
+    first, second = path.read_bytes().splitlines(keepends=True)
+    path.write_bytes(first + b"an inserted line\n" + second)
+    report = audit.read(data_dir)
+    assert not report.intact
+    assert report.problem == (
+        f"Line(s) 2 of {LOG} are not records of this trail: the file has been edited."
+    )
