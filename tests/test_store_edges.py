@@ -45,7 +45,7 @@ def saved(data_dir: Path) -> Store:
 
 def payload_of(saved: Store) -> dict[str, object]:
     """The payload the store wrote, decrypted with its key."""
-    key = keys.FileKeyStore(saved.data_dir).read()
+    key = keys.FileKeyStore(saved.data_dir, shared=saved.shared).read()
     assert key is not None
     blob = saved.path.read_bytes()
     plaintext = store._decrypt(key, blob[: store.HEADER_SIZE], blob[store.HEADER_SIZE :])
@@ -323,3 +323,102 @@ def test_a_shared_store_not_yet_created_is_managed_by_root(tmp_path: Path) -> No
     missing = Store(tmp_path / "not-yet", shared=True)
     assert missing.manager() == "root"
     assert missing.reader_group() == "root"
+
+
+# -- finding the key of an existing file ------------------------------------------
+
+
+def test_a_shared_store_reads_back_what_it_saved(data_dir: Path) -> None:
+    shared = Store(data_dir, shared=True)
+    shared.save(a_settings())
+    loaded = Store(data_dir, shared=True).load()
+    assert loaded is not None
+    assert loaded.settings == a_settings()
+
+
+def test_a_shared_file_sealed_with_a_keyring_key_is_refused_with_the_way_out(
+    data_dir: Path,
+) -> None:
+    shared = Store(data_dir, shared=True)
+    shared.save(a_settings())
+    key = keys.FileKeyStore(data_dir, shared=True).read()
+    assert key is not None
+    payload = payload_of(shared)
+    shared.path.write_bytes(store.seal(key, keys.KeyLocation.KEYRING, json.dumps(payload).encode()))
+    with pytest.raises(SettingsUnreadable) as caught:
+        Store(data_dir, shared=True).load()
+    found = caught.value
+    assert found.reason is Unreadable.KEY_UNAVAILABLE
+    assert found.detail == (
+        f"The system-wide settings file {shared.path} is sealed with a key in the OS "
+        "keyring of the account that saved it, where its readers cannot reach it."
+    )
+    assert found.advice == "Reset the store and save the settings again with --system."
+
+
+def test_a_file_whose_key_lives_elsewhere_than_the_backend_asked_for_says_so(
+    saved: Store,
+) -> None:
+    with pytest.raises(SettingsUnreadable) as caught:
+        Store(saved.data_dir, key_backend="keyring").load()
+    found = caught.value
+    assert found.reason is Unreadable.KEY_UNAVAILABLE
+    assert found.detail == (
+        f"The settings file {saved.path} is sealed with a key kept in the key file, "
+        f"but {keys.BACKEND_ENV}=keyring."
+    )
+    assert found.advice == f"Set {keys.BACKEND_ENV}=auto (or file) and try again."
+
+
+def test_a_damaged_key_file_is_quoted_and_nothing_changes(saved: Store) -> None:
+    key_file = saved.data_dir / keys.KEY_FILE_NAME
+    key_file.write_bytes(b"not a key file\n")
+    before = saved.path.read_bytes()
+    with pytest.raises(SettingsUnreadable) as caught:
+        Store(saved.data_dir, key_backend="file").load()
+    found = caught.value
+    assert found.reason is Unreadable.KEY_UNAVAILABLE
+    assert found.detail == (
+        f"The data key for {saved.path} cannot be read: The key file {key_file} is damaged."
+    )
+    assert found.advice == "Nothing was changed. Fix that and try again."
+    assert saved.path.read_bytes() == before
+
+
+def test_reset_says_when_the_keyring_holding_the_key_cannot_be_reached(
+    data_dir: Path, test_keyring: object
+) -> None:
+    import keyring
+    from keyring.backends import fail
+
+    stored = Store(data_dir, key_backend="keyring")
+    stored.save(a_settings())
+    keyring.set_keyring(fail.Keyring())
+    assert Store(data_dir).reset() == [
+        "The data key in the OS keyring was not erased: "
+        "no usable OS keyring is available in this session."
+    ]
+
+
+@pytest.mark.skipif(os.name != "posix", reason="file size limits are POSIX")
+def test_a_save_the_disk_refuses_keeps_the_old_settings_and_says_why(saved: Store) -> None:
+    """RLIMIT_FSIZE makes the kernel refuse to write the new file past a few bytes."""
+    import resource
+    import signal
+
+    before = saved.path.read_bytes()
+    changed = model.build({**a_settings().to_dict(include_password=True), "port": 2525})
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    previous = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (64, hard))
+    try:
+        with pytest.raises(StoreError) as caught:
+            saved.save(changed)
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        signal.signal(signal.SIGXFSZ, previous)
+    assert str(caught.value) == (
+        f"The settings could not be saved to {saved.path} (File too large); "
+        "the previous settings are unchanged."
+    )
+    assert saved.path.read_bytes() == before
