@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -121,3 +122,78 @@ def test_lines_that_are_no_records_are_an_edit(data_dir: Path) -> None:
     assert report.problem == (
         f"Line(s) 2 of {LOG} are not records of this trail: the file has been edited."
     )
+
+
+def test_two_separate_interruptions_are_each_reported(data_dir: Path) -> None:
+    path = data_dir / LOG
+    record(data_dir, Action.SUBMIT)
+    for _ in range(2):
+        whole = path.read_bytes()
+        last = whole.splitlines(keepends=True)[-1]
+        path.write_bytes(whole + last[:25])
+        record(data_dir, Action.CHECK)
+    report = audit.read(data_dir)
+    assert report.intact, report.problem
+    assert [entry.seq for entry in report.entries] == [1, 2, 3]
+    assert len(report.warnings) == 2
+    assert report.warnings[0].startswith("Line(s) 2 of ")
+    assert report.warnings[1].startswith("Line(s) 4 of ")
+
+
+def test_a_record_cut_off_at_the_end_is_reported_as_such(data_dir: Path) -> None:
+    for _ in range(3):
+        record(data_dir, Action.CHECK)
+    path = data_dir / LOG
+    path.write_bytes(path.read_bytes()[:-30])
+    report = audit.read(data_dir)
+    assert report.intact
+    assert [entry.seq for entry in report.entries] == [1, 2]
+    assert report.warnings == (
+        f"The end of {LOG} (line 3) is not a complete record: most likely the program "
+        "was interrupted while writing it. The records before it are intact.",
+    )
+
+
+@pytest.mark.parametrize(
+    ("removed", "problem"),
+    [
+        ([1], "Record 2 is missing before line 2 of {log}: removed from the trail."),
+        ([1, 2], "Records 2-3 are missing before line 2 of {log}: removed from the trail."),
+    ],
+)
+def test_removed_records_are_named(data_dir: Path, removed: list[int], problem: str) -> None:
+    for _ in range(4):
+        record(data_dir, Action.CHECK)
+    path = data_dir / LOG
+    lines = path.read_bytes().splitlines(keepends=True)
+    path.write_bytes(b"".join(line for index, line in enumerate(lines) if index not in removed))
+    report = audit.read(data_dir)
+    assert not report.intact
+    assert report.problem == problem.format(log=LOG)
+
+
+def test_records_of_a_lost_audit_key_are_named_by_their_lines(data_dir: Path) -> None:
+    for _ in range(3):
+        record(data_dir, Action.CHECK)
+    (data_dir / audit.AUDIT_KEY_NAME).unlink()
+    record(data_dir, Action.SUBMIT)
+    report = audit.read(data_dir)
+    assert not report.intact
+    assert report.problem == (
+        "Records on lines 1-3 were sealed with an audit key that no longer exists, "
+        "so they cannot be verified."
+    )
+
+
+@pytest.mark.parametrize("edit", ["upper", "not-hex"])
+def test_a_mac_written_differently_does_not_verify(data_dir: Path, edit: str) -> None:
+    record(data_dir, Action.SUBMIT)
+    record(data_dir, Action.CHECK)
+    path = data_dir / LOG
+    first, second = path.read_bytes().splitlines(keepends=True)
+    mac = json.loads(first)["mac"]
+    changed = mac.upper() if edit == "upper" else "zz" + mac[2:]
+    path.write_bytes(first.replace(mac.encode(), changed.encode()) + second)
+    report = audit.read(data_dir)
+    assert not report.intact
+    assert not report.entries[0].verified
