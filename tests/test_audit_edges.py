@@ -197,3 +197,13 @@ def test_a_mac_written_differently_does_not_verify(data_dir: Path, edit: str) ->
     report = audit.read(data_dir)
     assert not report.intact
     assert not report.entries[0].verified
+
+
+def test_without_the_key_only_records_that_have_a_detail_show_it_sealed(data_dir: Path) -> None:
+    record(data_dir, Action.SUBMIT)
+    record(data_dir, Action.CHECK, detail="passed")
+    (data_dir / audit.AUDIT_KEY_NAME).unlink()
+    report = audit.read(data_dir)
+    assert not report.intact
+    assert [entry.detail for entry in report.entries] == ["", "(sealed)"]
+    assert not any(entry.verified for entry in report.entries)
