@@ -14,6 +14,7 @@ from pathlib import Path
 
 import keyring
 import pytest
+from keyring.backends import chainer
 from support import testkeyring
 
 from configurator import keys
@@ -179,3 +180,14 @@ class ZeroPriority(testkeyring.TestKeyring):
 def test_a_keyring_of_priority_zero_is_not_usable() -> None:
     keyring.set_keyring(ZeroPriority())
     assert keys.keyring_usable() is False
+
+
+class TwoChainer(chainer.ChainerBackend):
+    """The chainer keyring with real backends to chain."""
+
+    backends = (testkeyring.TestKeyring(), testkeyring.TestKeyring())
+
+
+def test_a_chainer_with_backends_is_usable() -> None:
+    keyring.set_keyring(TwoChainer())
+    assert keys.keyring_usable() is True
