@@ -422,3 +422,88 @@ def test_a_save_the_disk_refuses_keeps_the_old_settings_and_says_why(saved: Stor
         "the previous settings are unchanged."
     )
     assert saved.path.read_bytes() == before
+
+
+# -- headers and keys that do not fit ------------------------------------------------
+
+
+def _header(key: bytes, *, version: int = store.FORMAT_VERSION, location: int = 2) -> bytes:
+    return store._HEADER.pack(store.MAGIC, version, location, keys.key_id(key), bytes(12))
+
+
+@pytest.mark.parametrize(
+    ("content", "what"),
+    [
+        (b"", "is not a settings file of this program"),
+        (b"MSC", "is not a settings file of this program"),
+        (b"PK\x03\x04 a zip archive, not settings", "is not a settings file of this program"),
+        (b"MSCSEX" + bytes(60), "is not a settings file of this program"),
+        (b"MSCSET", "is truncated"),
+        (b"MSCSET" + bytes(10), "is truncated"),
+    ],
+)
+def test_a_file_that_is_no_settings_file_or_is_cut_short_says_which(
+    saved: Store, content: bytes, what: str
+) -> None:
+    saved.path.write_bytes(content)
+    found = refusal(saved)
+    assert found.reason is Unreadable.CORRUPT
+    assert found.detail == f"The settings file {saved.path} {what}."
+
+
+def test_the_shortest_possible_sealed_file_is_not_truncated(saved: Store) -> None:
+    reseal(saved, b"")
+    assert len(saved.path.read_bytes()) == store.HEADER_SIZE + store._TAG_SIZE
+    assert refusal(saved).detail == f"The settings file {saved.path} has a damaged payload."
+
+
+@pytest.mark.parametrize(
+    ("version", "location", "what"),
+    [(0, 2, "has an unknown format version"), (1, 9, "has a damaged header")],
+)
+def test_a_damaged_header_is_named(saved: Store, version: int, location: int, what: str) -> None:
+    key = keys.FileKeyStore(saved.data_dir).read()
+    assert key is not None
+    saved.path.write_bytes(_header(key, version=version, location=location) + bytes(40))
+    assert refusal(saved).detail == f"The settings file {saved.path} {what}."
+
+
+def test_a_newer_file_format_says_which(saved: Store) -> None:
+    key = keys.FileKeyStore(saved.data_dir).read()
+    assert key is not None
+    newer = store.FORMAT_VERSION + 1
+    saved.path.write_bytes(_header(key, version=newer) + bytes(40))
+    found = refusal(saved)
+    assert found.reason is Unreadable.NEWER_FORMAT
+    assert found.detail == (
+        f"The settings file {saved.path} was written by a newer version of the configurator "
+        f"(file format {newer}; this version reads up to {store.FORMAT_VERSION})."
+    )
+    assert found.advice == "Use that newer version, or start again here (the file is kept)."
+
+
+def test_a_file_sealed_with_another_key_says_so(saved: Store) -> None:
+    other = keys.new_key()
+    saved.path.write_bytes(store.seal(other, keys.KeyLocation.FILE, b"{}"))
+    found = refusal(saved)
+    assert found.reason is Unreadable.KEY_MISMATCH
+    assert found.detail == (
+        f"The data key in the key file does not match the settings file {saved.path} "
+        "(it was sealed with another key, or its header was damaged)."
+    )
+    assert found.advice == (
+        "Restore the key that belongs to this file, or start again (the file is kept)."
+    )
+
+
+def test_a_missing_key_says_where_it_was_expected(saved: Store) -> None:
+    (saved.data_dir / keys.KEY_FILE_NAME).unlink()
+    found = refusal(saved)
+    assert found.reason is Unreadable.KEY_MISSING
+    assert found.detail == (
+        f"The data key for {saved.path} is missing from the key file, so the settings "
+        "cannot be decrypted."
+    )
+    assert found.advice == (
+        "Restore the key (or the keyring) from a backup, or start again (the file is kept)."
+    )
