@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -207,3 +212,148 @@ def test_without_the_key_only_records_that_have_a_detail_show_it_sealed(data_dir
     assert not report.intact
     assert [entry.detail for entry in report.entries] == ["", "(sealed)"]
     assert not any(entry.verified for entry in report.entries)
+
+
+# -- the record format ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        {"v": 2},
+        {"seq": True},
+        {"seq": 0},
+        {"seq": "1"},
+        {"mac": "ab" * 31},
+        {"mac": 7},
+        {"fields": "server"},
+        {"fields": [1]},
+        {"after_torn": "yes"},
+        {"time": 5},
+        {"user": None},
+        {"action": 1},
+        {"detail": 2},
+        {"kid": 3},
+    ],
+    ids=lambda edit: "-".join(f"{key}={value!r}" for key, value in edit.items()),
+)
+def test_a_record_with_a_field_of_the_wrong_kind_is_no_record(
+    data_dir: Path, edit: dict[str, object]
+) -> None:
+    record(data_dir, Action.SUBMIT)
+    record(data_dir, Action.CHECK)
+    path = data_dir / LOG
+    first, second = path.read_bytes().splitlines(keepends=True)
+    fields = json.loads(first)
+    fields.update(edit)
+    path.write_bytes(json.dumps(fields).encode() + b"\n" + second)
+    report = audit.read(data_dir)
+    assert report.problem == (
+        f"Line(s) 1 of {LOG} are not records of this trail: the file has been edited."
+    )
+
+
+@pytest.mark.parametrize("line", [b"[1, 2]", b'"text"', b"{]"])
+def test_a_line_of_other_json_is_no_record(data_dir: Path, line: bytes) -> None:
+    record(data_dir, Action.SUBMIT)
+    path = data_dir / LOG
+    path.write_bytes(line + b"\n" + path.read_bytes())
+    report = audit.read(data_dir)
+    assert report.problem == (
+        f"Line(s) 1 of {LOG} are not records of this trail: the file has been edited."
+    )
+
+
+def test_the_canonical_form_is_sorted_compact_ascii_json() -> None:
+    """Every MAC covers these bytes: changing the form would break every existing trail."""
+    assert audit._canonical({"user": "jörg", "seq": 1, "fields": ["a", "b"]}) == (
+        b'{"fields":["a","b"],"seq":1,"user":"j\\u00f6rg"}'
+    )
+
+
+def test_the_subkeys_are_hmac_sha256_of_the_purpose() -> None:
+    import hashlib
+    import hmac
+
+    key = bytes(range(32))
+    for purpose in (b"chain", b"detail"):
+        expected = hmac.new(key, b"configurator audit " + purpose, hashlib.sha256).digest()
+        assert audit._subkey(key, purpose) == expected
+
+
+def test_a_user_name_with_a_space_keeps_the_chain_going(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LOGNAME", "Jo Doe")
+    record(data_dir, Action.SUBMIT)
+    record(data_dir, Action.CHECK)
+    report = audit.read(data_dir)
+    assert report.intact, report.problem
+    assert [(entry.seq, entry.user) for entry in report.entries] == [(1, "Jo Doe"), (2, "Jo Doe")]
+
+
+def test_a_trail_longer_than_one_read_is_continued_after_its_last_record(data_dir: Path) -> None:
+    record(data_dir, Action.SUBMIT)
+    path = data_dir / LOG
+    first = path.read_bytes()
+    # The last record straddles the 64 KiB boundary of the reads.
+    path.write_bytes(b"x" * (65536 - 100) + b"\n" + first)
+    record(data_dir, Action.CHECK)
+    assert [entry.seq for entry in audit.read(data_dir).entries] == [1, 2]
+
+
+def test_a_missing_trail_is_an_empty_intact_one(data_dir: Path) -> None:
+    report = audit.read(data_dir)
+    assert report == audit.AuditReport(data_dir / LOG, (), True, None)
+
+
+def test_a_trail_that_cannot_be_read_says_why(data_dir: Path) -> None:
+    (data_dir / LOG).mkdir(parents=True)
+    report = audit.read(data_dir)
+    path = data_dir / LOG
+    assert report == audit.AuditReport(
+        path, (), False, f"The audit trail {path} cannot be read (Is a directory)."
+    )
+
+
+def test_the_trail_is_read_with_the_key_backend_given(
+    data_dir: Path, test_keyring: testkeyring.TestKeyring, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    record(data_dir, Action.CHECK, key_backend="keyring")
+    monkeypatch.setenv(keys.BACKEND_ENV, "file")
+    assert audit.read(data_dir, "keyring").intact
+    assert not audit.read(data_dir).intact
+
+
+@pytest.mark.skipif(not hasattr(os, "setuid") or os.geteuid() != 0, reason="needs root")
+def test_an_account_without_a_name_is_recorded_by_its_number(tmp_path: Path) -> None:
+    record(tmp_path / "warm-up", Action.CHECK)  # the same code, in this process
+    # Outside pytest's temporary directories, which only root may enter.
+    shared = Path(tempfile.mkdtemp(prefix="audit-nameless-"))
+    shared.chmod(0o777)
+    code = (
+        "import os, sys, getpass, pwd\n"
+        "from pathlib import Path\n"
+        "from configurator import audit\n"
+        # Everything the record imports lazily, while the standard library is readable.
+        "audit.record(Path(sys.argv[2]), 'check')\n"
+        "audit.read(Path(sys.argv[2]))\n"
+        "for name in ('LOGNAME', 'USER', 'LNAME', 'USERNAME'):\n"
+        "    os.environ.pop(name, None)\n"
+        "os.setgid(4242)\n"
+        "os.setuid(4242)\n"
+        "print(audit.record(Path(sys.argv[1]), 'check') or '', file=sys.stderr)\n"
+        "print(audit.read(Path(sys.argv[1])).entries[-1].user)\n"
+    )
+    try:
+        completed = subprocess.run(
+            [sys.executable, "-c", code, str(shared), str(tmp_path / "warm-up-too")],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        shutil.rmtree(shared)
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.strip() == "uid 4242"
