@@ -10,6 +10,7 @@ import datetime as dt
 import json
 import os
 import re
+import stat
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -507,3 +508,32 @@ def test_a_missing_key_says_where_it_was_expected(saved: Store) -> None:
     assert found.advice == (
         "Restore the key (or the keyring) from a backup, or start again (the file is kept)."
     )
+
+
+# -- the directory of a shared store ---------------------------------------------------
+
+
+@pytest.mark.skipif(os.name != "posix", reason="modes are POSIX")
+def test_a_new_shared_store_is_open_to_read_whatever_the_umask(tmp_path: Path) -> None:
+    directory = tmp_path / "etc" / "configurator"
+    previous = os.umask(0o077)
+    try:
+        Store(directory, shared=True).save(a_settings())
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE(directory.stat().st_mode) == store.SHARED_DIR_MODE
+    assert fsutil.is_shared_dir(directory)
+    assert stat.S_IMODE((directory / store.SETTINGS_FILE_NAME).stat().st_mode) == 0o644
+    assert stat.S_IMODE((directory / keys.KEY_FILE_NAME).stat().st_mode) == 0o640
+
+
+@pytest.mark.skipif(os.name != "posix", reason="modes are POSIX")
+@pytest.mark.parametrize(("before", "after"), [(0o777, 0o755), (0o775, 0o755), (0o750, 0o750)])
+def test_a_shared_stores_directory_loses_only_write_access_of_others(
+    tmp_path: Path, before: int, after: int
+) -> None:
+    directory = tmp_path / "system"
+    directory.mkdir()
+    directory.chmod(before)
+    Store(directory, shared=True).save(a_settings())
+    assert stat.S_IMODE(directory.stat().st_mode) == after
