@@ -10,7 +10,11 @@ import datetime as dt
 import json
 import os
 import re
+import shutil
 import stat
+import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -537,3 +541,50 @@ def test_a_shared_stores_directory_loses_only_write_access_of_others(
     directory.chmod(before)
     Store(directory, shared=True).save(a_settings())
     assert stat.S_IMODE(directory.stat().st_mode) == after
+
+
+@pytest.mark.skipif(os.name != "posix" or os.geteuid() != 0, reason="needs root")
+def test_an_account_outside_the_group_is_told_who_may_read(tmp_path: Path) -> None:
+    """A real second account (uid 4242, in no group of the store) opens the shared store."""
+    top = Path(tempfile.mkdtemp(prefix="shared-store-"))  # pytest's directories are root's only
+    try:
+        top.chmod(0o755)
+        directory = top / "system"
+        shared = Store(directory, shared=True)
+        shared.save(a_settings())
+        # The same code in this process, where root may read everything.
+        assert Store(directory, shared=True).load() is not None
+        expected = shared._shared_refusal()
+        code = (
+            "import os, sys, grp, pwd, json\n"
+            "from pathlib import Path\n"
+            "from configurator.store import Store\n"
+            "from configurator.errors import SettingsUnreadable\n"
+            "store = Store(Path(sys.argv[1]), shared=True)\n"
+            "store.scope()\n"
+            "os.setgid(4242)\n"
+            "os.setgroups([])\n"
+            "os.setuid(4242)\n"
+            "try:\n"
+            "    store.load()\n"
+            "except SettingsUnreadable as exc:\n"
+            "    print(json.dumps([exc.reason.name, exc.detail, exc.advice]))\n"
+        )
+        completed = subprocess.run(
+            [sys.executable, "-c", code, str(directory)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        shutil.rmtree(top)
+    assert completed.returncode == 0, completed.stderr
+    assert json.loads(completed.stdout) == [
+        "NO_ACCESS",
+        f"You may not read the system-wide settings in {directory}: "
+        "only root and members of group 'root' may read them.",
+        "Ask an administrator to add this account to group 'root' (it takes effect at the "
+        "next login), or use your own store with --data-dir.",
+    ]
+    assert [expected.detail, expected.advice] == json.loads(completed.stdout)[1:]
