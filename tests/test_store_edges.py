@@ -588,3 +588,100 @@ def test_an_account_outside_the_group_is_told_who_may_read(tmp_path: Path) -> No
         "next login), or use your own store with --data-dir.",
     ]
     assert [expected.detail, expected.advice] == json.loads(completed.stdout)[1:]
+
+
+# -- reading and writing failures ------------------------------------------------------
+
+
+def test_a_settings_path_that_is_a_directory_says_what_to_do(data_dir: Path) -> None:
+    stored = Store(data_dir, key_backend="file")
+    stored.path.mkdir(parents=True)
+    with pytest.raises(SettingsUnreadable) as caught:
+        stored.load()
+    assert caught.value.reason is Unreadable.NO_ACCESS
+    assert caught.value.detail == f"{stored.path} is a directory, not a settings file."
+    assert caught.value.advice == "Move it out of the way, then start again."
+
+
+@pytest.mark.skipif(os.name != "posix", reason="symbolic links")
+@pytest.mark.parametrize("shared", [False, True])
+def test_a_settings_file_that_cannot_be_read_names_the_reason(data_dir: Path, shared: bool) -> None:
+    data_dir.mkdir()
+    stored = Store(data_dir, shared=shared)
+    stored.path.symlink_to(stored.path.name)  # a link to itself: ELOOP, even for root
+    with pytest.raises(SettingsUnreadable) as caught:
+        stored.load()
+    assert caught.value.reason is Unreadable.NO_ACCESS
+    assert caught.value.detail == (
+        f"The settings file {stored.path} cannot be read (Too many levels of symbolic links)."
+    )
+    assert caught.value.advice == (
+        "Ask the administrator who manages this store for access, "
+        "or use your own store with --data-dir."
+    )
+
+
+def test_a_shared_store_saves_again_with_its_group_key(data_dir: Path) -> None:
+    shared = Store(data_dir, shared=True)
+    shared.save(a_settings())
+    again = Store(data_dir, shared=True).save(a_settings(), expected_revision=1)
+    assert again.revision == 2
+
+
+def test_a_conflict_after_a_fresh_start_elsewhere_names_the_revisions(saved: Store) -> None:
+    from configurator.errors import ConflictError
+
+    lineage = Store(saved.data_dir, key_backend="file").load()
+    assert lineage is not None
+    saved.reset()
+    Store(saved.data_dir, key_backend="file").save(a_settings())
+    with pytest.raises(ConflictError) as caught:
+        saved.save(a_settings(), expected_revision=1, expected_lineage=lineage.lineage)
+    assert (caught.value.expected, caught.value.found) == (1, 1)
+
+
+@pytest.mark.skipif(os.name != "posix", reason="file size limits are POSIX")
+def test_a_key_the_disk_refuses_is_reported_and_nothing_is_saved(data_dir: Path) -> None:
+    import resource
+    import signal
+
+    stored = Store(data_dir, key_backend="file")
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    previous = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (16, hard))
+    try:
+        with pytest.raises(StoreError) as caught:
+            stored.save(a_settings())
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        signal.signal(signal.SIGXFSZ, previous)
+    key_file = data_dir / keys.KEY_FILE_NAME
+    assert str(caught.value) == (
+        f"The data key could not be saved to key file {key_file} (File too large); "
+        "nothing was changed."
+    )
+    assert not stored.path.exists()
+
+
+@pytest.mark.parametrize("shared", [False, True])
+def test_a_data_directory_that_is_a_file_cannot_be_used(tmp_path: Path, shared: bool) -> None:
+    from configurator.errors import NotWritable
+
+    not_a_directory = tmp_path / "data"
+    not_a_directory.write_text("a file")
+    stored = Store(not_a_directory, shared=shared)
+    assert stored.access() is store.Access.NONE
+    with pytest.raises(NotWritable) as caught:
+        stored.require_writable()
+    if shared:
+        expected = (
+            f"You may not change the system-wide settings in {not_a_directory}: only "
+            f"administrators can change them ({stored.manager()}). Run the command as root, "
+            "for instance with sudo."
+        )
+    else:
+        expected = (
+            f"You may not change the settings in {not_a_directory}: this account has no "
+            "write permission there. Ask the administrator who manages it, or run as them."
+        )
+    assert str(caught.value) == expected
