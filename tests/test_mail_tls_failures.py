@@ -227,6 +227,9 @@ def test_a_certificate_the_system_trusts_says_so(
     assert result.passed, result.failure
     assert result.tls is not None
     assert result.tls.trust == "verified against the system's trusted authorities"
+    assert result.tls.protocol.startswith("TLSv1.")
+    known = {cipher["name"] for cipher in ssl.create_default_context().get_ciphers()}
+    assert result.tls.cipher in known
 
 
 def test_a_certificate_expiring_within_a_day_is_noted(pki: Pki, smtp_server: StartServer) -> None:
