@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
@@ -357,3 +358,58 @@ def test_an_account_without_a_name_is_recorded_by_its_number(tmp_path: Path) -> 
         shutil.rmtree(shared)
     assert completed.returncode == 0, completed.stderr
     assert completed.stdout.strip() == "uid 4242"
+
+
+def test_a_changed_record_is_named_with_its_line(data_dir: Path) -> None:
+    record(data_dir, Action.SUBMIT)
+    record(data_dir, Action.CHECK)
+    path = data_dir / LOG
+    first, second = path.read_bytes().splitlines(keepends=True)
+    fields = json.loads(first)
+    fields["action"] = "reset"
+    path.write_bytes(audit._canonical(fields) + b"\n" + second)
+    report = audit.read(data_dir)
+    assert report.problem == (
+        f"Record 1 (line 1 of {LOG}) does not match the chain: it was changed, or records "
+        "around it were removed, inserted or reordered."
+    )
+
+
+def test_a_detail_that_cannot_be_opened_under_a_valid_mac_is_damaged(data_dir: Path) -> None:
+    """Only a holder of the audit key can do this; the reader still refuses the detail."""
+    record(data_dir, Action.CHECK, detail="passed")
+    key = keys.FileKeyStore(data_dir, audit.AUDIT_KEY_NAME).read()
+    assert key is not None
+    path = data_dir / LOG
+    fields = json.loads(path.read_bytes())
+    del fields["mac"]
+    fields["detail"] = base64.b64encode(bytes(40)).decode()
+    fields["mac"] = audit._mac(key, bytes(32), fields)
+    path.write_bytes(audit._canonical(fields) + b"\n")
+    report = audit.read(data_dir)
+    assert report.problem == "The detail of record 1 (line 1) cannot be opened."
+    entry = report.entries[0]
+    assert (entry.detail, entry.verified) == ("(damaged)", False)
+
+
+def test_a_detail_with_text_that_is_no_unicode_is_kept_with_a_replacement(
+    data_dir: Path,
+) -> None:
+    record(data_dir, Action.CHECK, detail="before\ud800after")
+    assert audit.read(data_dir).entries[0].detail == "before?after"
+
+
+def test_unknown_field_keys_are_named_all(data_dir: Path) -> None:
+    with pytest.raises(ValueError, match="unknown field key") as caught:
+        audit.record(data_dir, Action.SUBMIT, fields_changed=("server", "colour", "flavour"))
+    assert str(caught.value) == "unknown field key(s): colour, flavour"
+
+
+def test_a_trail_that_cannot_be_written_names_the_reason(tmp_path: Path) -> None:
+    not_a_directory = tmp_path / "data"
+    not_a_directory.write_text("a file")
+    warning = audit.record(not_a_directory, Action.CHECK)
+    assert warning == (
+        f"The audit trail in {not_a_directory} could not be updated (File exists); "
+        "this event (mail server checked) is not recorded there."
+    )
