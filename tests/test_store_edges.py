@@ -685,3 +685,86 @@ def test_a_data_directory_that_is_a_file_cannot_be_used(tmp_path: Path, shared: 
             "write permission there. Ask the administrator who manages it, or run as them."
         )
     assert str(caught.value) == expected
+
+
+# -- choosing what kind of store it is --------------------------------------------------
+
+
+def test_a_directory_with_the_marker_is_taken_for_a_shared_store(data_dir: Path) -> None:
+    Store(data_dir, shared=True).save(a_settings())
+    found = Store(data_dir)
+    assert found.shared is True
+    assert found.key_backend == "file"
+    assert Store(data_dir, shared=False).shared is False
+    assert Store(data_dir.parent / "private").shared is False
+
+
+def test_a_shared_store_refuses_the_keyring(data_dir: Path) -> None:
+    with pytest.raises(StoreError) as caught:
+        Store(data_dir, shared=True, key_backend="keyring")
+    assert str(caught.value) == (
+        f"The system-wide store in {data_dir} keeps its data key in the file "
+        f"{keys.KEY_FILE_NAME}, readable by its group; {keys.BACKEND_ENV}=keyring "
+        "cannot be used with it."
+    )
+    assert Store(data_dir, shared=False, key_backend="keyring").key_backend == "keyring"
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX modes")
+def test_a_folder_that_cannot_be_created_names_the_reason(tmp_path: Path) -> None:
+    from configurator.errors import NotWritable
+
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file where a folder should be")
+    blocker.chmod(0o755)
+    data_dir = blocker / "data"
+    with pytest.raises(NotWritable) as caught:
+        Store(data_dir, key_backend="file").save(a_settings())
+    assert caught.value.path == data_dir
+    assert str(caught.value) == f"The folder {data_dir} cannot be created: Not a directory."
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX modes")
+def test_cleanup_makes_its_lock_file_private(saved: Store) -> None:
+    (saved.data_dir / store.LOCK_FILE_NAME).unlink(missing_ok=True)
+    leftover = saved.data_dir / f".{store.SETTINGS_FILE_NAME}.x{fsutil.TEMP_SUFFIX}"
+    leftover.write_bytes(b"partial")
+    assert saved.cleanup() == [leftover]
+    lock = saved.data_dir / store.LOCK_FILE_NAME
+    assert stat.S_IMODE(lock.stat().st_mode) == 0o600
+
+
+def test_cleanup_does_not_wait_for_a_save_in_progress(saved: Store) -> None:
+    import filelock
+
+    (saved.data_dir / f".{store.SETTINGS_FILE_NAME}.x{fsutil.TEMP_SUFFIX}").write_bytes(b"p")
+    with filelock.FileLock(saved.data_dir / store.LOCK_FILE_NAME, timeout=1):
+        started = time.monotonic()
+        assert saved.cleanup() == []
+        assert time.monotonic() - started < 0.9
+
+
+def test_setting_aside_a_keyring_file_while_the_keyring_is_locked_still_moves_it(
+    data_dir: Path, test_keyring: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stored = Store(data_dir, key_backend="keyring")
+    stored.save(a_settings())
+    monkeypatch.setenv("TEST_KEYRING_STATE", "locked")
+    moved = stored.set_aside()
+    assert moved.exists()
+    assert not stored.path.exists()
+
+
+@pytest.mark.usefixtures("far_time_zone")
+def test_setting_aside_when_the_key_cannot_follow_still_moves_the_settings(
+    saved: Store,
+) -> None:
+    now = dt.datetime.now(dt.UTC)
+    for seconds in range(3):
+        stamp = (now + dt.timedelta(seconds=seconds)).strftime("%Y%m%dT%H%M%SZ")
+        taken = saved.data_dir / f"{keys.KEY_FILE_NAME}.unreadable-{stamp}"
+        taken.mkdir()
+        (taken / "occupied").write_bytes(b"x")
+    moved = saved.set_aside()
+    assert moved.exists()
+    assert (saved.data_dir / keys.KEY_FILE_NAME).exists()  # it could not be moved
