@@ -285,3 +285,12 @@ def test_a_server_without_ehlo_after_starttls_is_greeted_with_helo(
     assert tls.reply == "220 2.0.0 Ready to start TLS"
     assert tls.notes == ("the server does not support EHLO, so it offers no extensions",)
     assert tls.detail.endswith("; after TLS, no extensions")
+
+
+def test_a_ca_file_name_the_system_cannot_take_is_reported(smtp_server: StartServer) -> None:
+    """Settings made in code are not validated like the form's: the check still explains."""
+    server = smtp_server(tls="starttls")
+    with pytest.raises(MailError) as caught:
+        mail.open_connection(make_settings(server.port, ca_file="ca\0.pem"))
+    assert caught.value.problem is Problem.CA_FILE_UNUSABLE
+    assert caught.value.failure.cause == "ca\0.pem: embedded null byte."
