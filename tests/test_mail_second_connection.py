@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import ssl
+import threading
 import time
 from pathlib import Path
 
@@ -171,3 +172,20 @@ def test_a_verification_failure_without_its_own_explanation_is_an_invalid_certif
     assert result.failure is not None
     assert "unhandled critical extension" in result.failure.cause
     assert result.certificate is not None
+
+
+def test_cancel_also_ends_the_tls_probe_at_once() -> None:
+    """The probe's handshake waits on a silent server: cancel must wake it, not leave it."""
+    cancel = mail.CancelToken()
+    with scripted(by_command({}), greeting=b"", answer_first=0) as server:
+        settings = make_settings(server.port, security=Security.STARTTLS, timeout=6.0)
+        timer = threading.Timer(4.0, cancel.cancel)  # the probe starts after 3 s
+        timer.start()
+        try:
+            result = mail.run_check(settings, cancel=cancel)
+        finally:
+            timer.cancel()
+        time.sleep(0.3)
+        probes = [t for t in threading.enumerate() if t.name == "configurator-tls-probe"]
+    assert problem(result) is Problem.CANCELLED
+    assert probes == []
