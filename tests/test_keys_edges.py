@@ -18,7 +18,7 @@ from keyring.backends import chainer
 from support import testkeyring
 
 from configurator import keys
-from configurator.errors import KeyUnavailable
+from configurator.errors import KeyUnavailable, UnsafePath
 
 posix_only = pytest.mark.skipif(os.name != "posix", reason="file modes are POSIX")
 
@@ -42,11 +42,8 @@ def written(key_dir: Path, mode: int, *, shared: bool = False) -> keys.FileKeySt
 @pytest.mark.parametrize(
     ("mode", "shared", "exposure", "advice"),
     [
-        (0o620, False, "other users may change it", "Make it private with: chmod 600"),
-        (0o602, False, "other users may change it", "Make it private with: chmod 600"),
         (0o640, False, "other users may read it", "Make it private with: chmod 600"),
         (0o604, False, "other users may read it", "Make it private with: chmod 600"),
-        (0o660, True, "other users may change it", "Limit it to its group with: chmod 640"),
         (0o644, True, "every user may read it", "Limit it to its group with: chmod 640"),
     ],
 )
@@ -60,6 +57,26 @@ def test_an_exposed_key_file_is_refused_with_the_command_that_fixes_it(
     assert str(caught.value) == (
         f"The key file {store.path} is not used because {exposure} (permissions "
         f"{permissions}). {advice} {shlex.quote(str(store.path))}"
+    )
+
+
+@posix_only
+@pytest.mark.parametrize(
+    ("mode", "shared", "fix"),
+    [(0o620, False, "600"), (0o602, False, "600"), (0o660, True, "640")],
+)
+def test_a_key_file_others_may_change_is_refused_before_it_is_read(
+    key_dir: Path, mode: int, shared: bool, fix: str
+) -> None:
+    """A key others could have replaced is not trusted, whoever reads it."""
+    store = written(key_dir, mode, shared=shared)
+    with pytest.raises(UnsafePath) as caught:
+        store.read()
+    permissions = stat.filemode(stat.S_IFREG | mode)
+    assert str(caught.value) == (
+        f"{store.path} is refused because other users may change it (permissions "
+        f"{permissions}). Check its contents, then make it safe with: chmod {fix} "
+        f"{shlex.quote(str(store.path))}"
     )
 
 
@@ -99,9 +116,12 @@ def test_the_key_store_for_a_location_keeps_the_shared_flag(key_dir: Path) -> No
 def test_a_key_file_that_is_a_directory_names_the_reason(key_dir: Path) -> None:
     store = keys.FileKeyStore(key_dir)
     store.path.mkdir()
-    with pytest.raises(KeyUnavailable) as caught:
+    with pytest.raises(UnsafePath) as caught:
         store.read()
-    assert str(caught.value) == f"The key file {store.path} cannot be read (Is a directory)."
+    assert str(caught.value) == (
+        f"{store.path} is a directory, not a regular file: refused (it was not read "
+        "or changed). Move it out of the way, then try again."
+    )
 
 
 def test_destroying_a_key_file_leaves_its_other_names_erased(key_dir: Path) -> None:
