@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from support import testkeyring
 
-from configurator import audit, keys, model
+from configurator import audit, fsutil, keys, model
 from configurator.audit import Action, Entry
 
 LOG = audit.AUDIT_FILE_NAME
@@ -68,6 +68,7 @@ def test_the_report_as_json_holds_every_entry(data_dir: Path) -> None:
     report = audit.read(data_dir)
     assert report.to_dict() == {
         "path": str(data_dir / LOG),
+        "readable": True,
         "intact": True,
         "problem": None,
         "warnings": [],
@@ -282,15 +283,19 @@ def test_the_subkeys_are_hmac_sha256_of_the_purpose() -> None:
         assert audit._subkey(key, purpose) == expected
 
 
-def test_a_user_name_with_a_space_keeps_the_chain_going(
+def test_the_account_is_recorded_from_the_user_id_not_from_logname(
     data_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Anyone can set LOGNAME; the trail names the account the process runs as."""
     monkeypatch.setenv("LOGNAME", "Jo Doe")
+    monkeypatch.setenv("USER", "Jo Doe")
     record(data_dir, Action.SUBMIT)
     record(data_dir, Action.CHECK)
     report = audit.read(data_dir)
     assert report.intact, report.problem
-    assert [(entry.seq, entry.user) for entry in report.entries] == [(1, "Jo Doe"), (2, "Jo Doe")]
+    account = fsutil.account_name(os.getuid())
+    assert account != "Jo Doe"
+    assert [(entry.seq, entry.user) for entry in report.entries] == [(1, account), (2, account)]
 
 
 def test_a_trail_longer_than_one_read_is_continued_after_its_last_record(data_dir: Path) -> None:
@@ -313,7 +318,12 @@ def test_a_trail_that_cannot_be_read_says_why(data_dir: Path) -> None:
     report = audit.read(data_dir)
     path = data_dir / LOG
     assert report == audit.AuditReport(
-        path, (), False, f"The audit trail {path} cannot be read (Is a directory)."
+        path,
+        (),
+        False,
+        f"The audit trail cannot be checked: {path} is a directory, not a regular file: "
+        "refused (it was not read or changed). Move it out of the way, then try again.",
+        readable=False,
     )
 
 
@@ -330,8 +340,9 @@ def test_the_trail_is_read_with_the_key_backend_given(
 def test_an_account_without_a_name_is_recorded_by_its_number(tmp_path: Path) -> None:
     record(tmp_path / "warm-up", Action.CHECK)  # the same code, in this process
     # Outside pytest's temporary directories, which only root may enter.
+    # A folder others may write is refused: this one belongs to the nameless account.
     shared = Path(tempfile.mkdtemp(prefix="audit-nameless-"))
-    shared.chmod(0o777)
+    os.chown(shared, 4242, 4242)
     code = (
         "import os, sys, getpass, pwd\n"
         "from pathlib import Path\n"
