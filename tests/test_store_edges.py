@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from configurator import fsutil, keys, model, store
-from configurator.errors import SettingsUnreadable, StoreError, Unreadable
+from configurator.errors import SettingsUnreadable, StoreError, Unreadable, UnsafePath
 from configurator.store import Store
 
 RESTORE = "Restore it from a backup, or start again (the file is kept)."
@@ -240,14 +240,21 @@ def test_reset_removes_every_leftover_of_a_save(saved: Store) -> None:
     assert not leftover.exists()
 
 
-def test_reset_of_a_settings_file_that_cannot_be_deleted_warns(data_dir: Path) -> None:
+def test_reset_refuses_a_directory_in_place_of_the_settings_file(data_dir: Path) -> None:
+    """Nothing is erased while a file of the store is not what it should be."""
     stored = Store(data_dir, key_backend="file")
     stored.save(a_settings())
     stored.path.unlink()
     stored.path.mkdir()
     (stored.path / "inside").write_bytes(b"x")
-    warnings = stored.reset()
-    assert warnings == [f"{stored.path} is a directory and was left in place."]
+    with pytest.raises(UnsafePath) as caught:
+        stored.reset()
+    assert str(caught.value) == (
+        f"{stored.path} is a directory, not a regular file: refused (it was not read or "
+        "changed). Move it out of the way, then try again."
+    )
+    assert (stored.path / "inside").read_bytes() == b"x"
+    assert (data_dir / "settings.key").exists()
 
 
 # -- start-up clean-up ----------------------------------------------------------
@@ -532,15 +539,31 @@ def test_a_new_shared_store_is_open_to_read_whatever_the_umask(tmp_path: Path) -
 
 
 @pytest.mark.skipif(os.name != "posix", reason="modes are POSIX")
-@pytest.mark.parametrize(("before", "after"), [(0o777, 0o755), (0o775, 0o755), (0o750, 0o750)])
-def test_a_shared_stores_directory_loses_only_write_access_of_others(
-    tmp_path: Path, before: int, after: int
+@pytest.mark.parametrize("mode", [0o777, 0o775])
+def test_a_shared_stores_directory_others_may_write_is_refused_not_changed(
+    tmp_path: Path, mode: int
 ) -> None:
+    """Another account could have planted files there: it is not silently made safe."""
     directory = tmp_path / "system"
     directory.mkdir()
-    directory.chmod(before)
+    directory.chmod(mode)
+    with pytest.raises(UnsafePath) as caught:
+        Store(directory, shared=True).save(a_settings())
+    assert caught.value.detail == (
+        f"{directory} is refused because other users may change it (permissions "
+        f"{stat.filemode(stat.S_IFDIR | mode)})."
+    )
+    assert stat.S_IMODE(directory.stat().st_mode) == mode
+    assert list(directory.iterdir()) == []
+
+
+@pytest.mark.skipif(os.name != "posix", reason="modes are POSIX")
+def test_a_shared_stores_directory_only_its_group_may_read_keeps_its_mode(tmp_path: Path) -> None:
+    directory = tmp_path / "system"
+    directory.mkdir()
+    directory.chmod(0o750)
     Store(directory, shared=True).save(a_settings())
-    assert stat.S_IMODE(directory.stat().st_mode) == after
+    assert stat.S_IMODE(directory.stat().st_mode) == 0o750
 
 
 @pytest.mark.skipif(os.name != "posix" or os.geteuid() != 0, reason="needs root")
@@ -556,7 +579,7 @@ def test_an_account_outside_the_group_is_told_who_may_read(tmp_path: Path) -> No
         assert Store(directory, shared=True).load() is not None
         expected = shared._shared_refusal()
         code = (
-            "import os, sys, grp, pwd, json\n"
+            "import os, sys, grp, pwd, json, shlex, fcntl\n"  # the lazy imports, while readable
             "from pathlib import Path\n"
             "from configurator.store import Store\n"
             "from configurator.errors import SettingsUnreadable\n"
@@ -598,27 +621,27 @@ def test_a_settings_path_that_is_a_directory_says_what_to_do(data_dir: Path) -> 
     stored.path.mkdir(parents=True)
     with pytest.raises(SettingsUnreadable) as caught:
         stored.load()
-    assert caught.value.reason is Unreadable.NO_ACCESS
-    assert caught.value.detail == f"{stored.path} is a directory, not a settings file."
-    assert caught.value.advice == "Move it out of the way, then start again."
+    assert caught.value.reason is Unreadable.UNSAFE
+    assert caught.value.detail == (
+        f"{stored.path} is a directory, not a regular file: refused (it was not read or changed)."
+    )
+    assert caught.value.advice == "Move it out of the way, then try again."
 
 
 @pytest.mark.skipif(os.name != "posix", reason="symbolic links")
 @pytest.mark.parametrize("shared", [False, True])
-def test_a_settings_file_that_cannot_be_read_names_the_reason(data_dir: Path, shared: bool) -> None:
+def test_a_settings_file_that_is_a_symbolic_link_is_refused(data_dir: Path, shared: bool) -> None:
     data_dir.mkdir()
     stored = Store(data_dir, shared=shared)
-    stored.path.symlink_to(stored.path.name)  # a link to itself: ELOOP, even for root
+    stored.path.symlink_to(stored.path.name)  # a link to itself: never followed
     with pytest.raises(SettingsUnreadable) as caught:
         stored.load()
-    assert caught.value.reason is Unreadable.NO_ACCESS
+    assert caught.value.reason is Unreadable.UNSAFE
     assert caught.value.detail == (
-        f"The settings file {stored.path} cannot be read (Too many levels of symbolic links)."
+        f"{stored.path} is a symbolic link, not a regular file: refused (it was not read or "
+        "changed)."
     )
-    assert caught.value.advice == (
-        "Ask the administrator who manages this store for access, "
-        "or use your own store with --data-dir."
-    )
+    assert caught.value.advice == f"Check what it is, then remove it: rm {stored.path}"
 
 
 def test_a_shared_store_saves_again_with_its_group_key(data_dir: Path) -> None:
@@ -671,20 +694,13 @@ def test_a_data_directory_that_is_a_file_cannot_be_used(tmp_path: Path, shared: 
     not_a_directory.write_text("a file")
     stored = Store(not_a_directory, shared=shared)
     assert stored.access() is store.Access.NONE
-    with pytest.raises(NotWritable) as caught:
+    with pytest.raises(SettingsUnreadable) as caught:
         stored.require_writable()
-    if shared:
-        expected = (
-            f"You may not change the system-wide settings in {not_a_directory}: only "
-            f"administrators can change them ({stored.manager()}). Run the command as root, "
-            "for instance with sudo."
-        )
-    else:
-        expected = (
-            f"You may not change the settings in {not_a_directory}: this account has no "
-            "write permission there. Ask the administrator who manages it, or run as them."
-        )
-    assert str(caught.value) == expected
+    assert caught.value.reason is Unreadable.NO_ACCESS
+    assert str(caught.value) == (
+        f"The data folder {not_a_directory} is a file, not a directory. Give --data-dir the "
+        "path of a folder (an existing one, or one to create)."
+    )
 
 
 # -- choosing what kind of store it is --------------------------------------------------
@@ -711,17 +727,16 @@ def test_a_shared_store_refuses_the_keyring(data_dir: Path) -> None:
 
 
 @pytest.mark.skipif(os.name != "posix", reason="POSIX modes")
-def test_a_folder_that_cannot_be_created_names_the_reason(tmp_path: Path) -> None:
-    from configurator.errors import NotWritable
-
+def test_a_folder_under_a_file_is_refused_before_anything_is_created(tmp_path: Path) -> None:
     blocker = tmp_path / "blocker"
     blocker.write_text("a file where a folder should be")
     blocker.chmod(0o755)
     data_dir = blocker / "data"
-    with pytest.raises(NotWritable) as caught:
+    with pytest.raises(SettingsUnreadable) as caught:
         Store(data_dir, key_backend="file").save(a_settings())
-    assert caught.value.path == data_dir
-    assert str(caught.value) == f"The folder {data_dir} cannot be created: Not a directory."
+    assert caught.value.reason is Unreadable.NO_ACCESS
+    assert caught.value.detail == f"The data folder {data_dir} is a file, not a directory."
+    assert blocker.read_text() == "a file where a folder should be"
 
 
 @pytest.mark.skipif(os.name != "posix", reason="POSIX modes")
