@@ -688,7 +688,6 @@ def test_a_key_the_disk_refuses_is_reported_and_nothing_is_saved(data_dir: Path)
 
 @pytest.mark.parametrize("shared", [False, True])
 def test_a_data_directory_that_is_a_file_cannot_be_used(tmp_path: Path, shared: bool) -> None:
-    from configurator.errors import NotWritable
 
     not_a_directory = tmp_path / "data"
     not_a_directory.write_text("a file")
