@@ -86,32 +86,33 @@ KILL_TIMING = (
 
 MODULES = (
     Module("channel", "configurator/mail/channel.py", MAIL_TESTS, deselect=IMPORT_COST),
+    Module("tls", "configurator/mail/tls.py", MAIL_TESTS, deselect=IMPORT_COST),
     Module(
-        # Only the TLS, certificate and login parts of the connection: the rest
-        # (DNS, connecting, greeting, sending) does not handle secrets.
-        "connection",
-        "configurator/mail/connection.py",
+        # Only the TLS and login steps of the session: the rest (connecting,
+        # greeting, sending) does not handle secrets.
+        "session",
+        "configurator/mail/session.py",
         MAIL_TESTS,
         deselect=IMPORT_COST,
-        functions=(
-            "x__ssl_reason",
-            "x__unverified_context",
-            *_methods(
-                "_Session",
-                "_starttls",
-                "_authenticate",
-                "_auth_failure",
-                "_access_refused",
-                "_tls_context",
-                "_secure",
-                "_tls_summary",
-                "_certificate_error",
-                "_certificate_failure",
-                "_fetch_certificate",
-                "_speaks_tls",
-                "_greets_in_plain",
-            ),
+        functions=_methods(
+            "Session", "_starttls", "_authenticate", "_secure", "_tls_summary", "_certificate_error"
         ),
+    ),
+    Module(
+        # Only how TLS and login failures are explained.
+        "classify",
+        "configurator/mail/classify.py",
+        MAIL_TESTS,
+        deselect=IMPORT_COST,
+        functions=("x_ssl_reason", *_methods("Explainer", "auth_failure", "access_refused")),
+    ),
+    Module(
+        # The certificate fetch and the TLS/plain-text probes behind the advice.
+        "probes",
+        "configurator/mail/probes.py",
+        MAIL_TESTS,
+        deselect=IMPORT_COST,
+        functions=_methods("Probes", "fetch_certificate", "speaks_tls", "greets_in_plain"),
     ),
     Module("auth", "configurator/mail/auth.py", MAIL_TESTS, deselect=IMPORT_COST),
     Module("certificate", "configurator/mail/certificate.py", MAIL_TESTS, deselect=IMPORT_COST),
