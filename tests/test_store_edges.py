@@ -527,6 +527,7 @@ def test_a_new_shared_store_is_open_to_read_whatever_the_umask(tmp_path: Path) -
         os.umask(previous)
     assert stat.S_IMODE(directory.stat().st_mode) == store.SHARED_DIR_MODE
     assert fsutil.is_shared_dir(directory)
+    assert stat.S_IMODE((directory / fsutil.SHARED_MARKER).stat().st_mode) == 0o644
     assert stat.S_IMODE((directory / store.SETTINGS_FILE_NAME).stat().st_mode) == 0o644
     assert stat.S_IMODE((directory / keys.KEY_FILE_NAME).stat().st_mode) == 0o640
 
@@ -685,6 +686,7 @@ def test_a_data_directory_that_is_a_file_cannot_be_used(tmp_path: Path, shared: 
             "write permission there. Ask the administrator who manages it, or run as them."
         )
     assert str(caught.value) == expected
+    assert caught.value.path == not_a_directory
 
 
 # -- choosing what kind of store it is --------------------------------------------------
@@ -768,3 +770,14 @@ def test_setting_aside_when_the_key_cannot_follow_still_moves_the_settings(
     moved = saved.set_aside()
     assert moved.exists()
     assert (saved.data_dir / keys.KEY_FILE_NAME).exists()  # it could not be moved
+
+
+def test_a_store_sealed_with_a_keyring_key_saves_again_with_it(
+    data_dir: Path, test_keyring: object
+) -> None:
+    stored = Store(data_dir, key_backend="keyring")
+    stored.save(a_settings())
+    again = Store(data_dir).save(a_settings(), expected_revision=1)
+    assert again.revision == 2
+    assert again.key_location is keys.KeyLocation.KEYRING
+    assert not (data_dir / keys.KEY_FILE_NAME).exists()
