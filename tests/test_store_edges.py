@@ -781,3 +781,44 @@ def test_a_store_sealed_with_a_keyring_key_saves_again_with_it(
     assert again.revision == 2
     assert again.key_location is keys.KeyLocation.KEYRING
     assert not (data_dir / keys.KEY_FILE_NAME).exists()
+
+
+@pytest.mark.skipif(os.name != "posix" or os.geteuid() != 0, reason="needs root")
+def test_what_another_account_may_do_in_stores_it_does_not_own(tmp_path: Path) -> None:
+    """uid 4242 looks at folders of root: one it may read, one it may not, one to create."""
+    top = Path(tempfile.mkdtemp(prefix="store-access-"))  # pytest's directories are root's only
+    try:
+        top.chmod(0o755)
+        readable = top / "readable"
+        Store(readable, key_backend="file").save(a_settings())
+        readable.chmod(0o755)
+        (readable / store.SETTINGS_FILE_NAME).chmod(0o644)
+        (readable / keys.KEY_FILE_NAME).chmod(0o644)
+        closed = top / "closed"
+        closed.mkdir(mode=0o700)
+        below_closed = top / "locked-parent" / "data"
+        below_closed.parent.mkdir(mode=0o755)
+        # The same code in this process, where root may do everything.
+        assert Store(readable).access() is store.Access.WRITE
+        assert Store(below_closed).access() is store.Access.WRITE
+        code = (
+            "import os, sys\n"
+            "from pathlib import Path\n"
+            "from configurator.store import Store\n"
+            "stores = [Store(Path(p), key_backend='file') for p in sys.argv[1:]]\n"
+            "os.setgid(4242)\n"
+            "os.setgroups([])\n"
+            "os.setuid(4242)\n"
+            "print(' '.join(s.access().name for s in stores))\n"
+        )
+        completed = subprocess.run(
+            [sys.executable, "-c", code, str(readable), str(closed), str(below_closed)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        shutil.rmtree(top)
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.split() == ["READ", "NONE", "NONE"]
