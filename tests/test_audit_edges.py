@@ -454,3 +454,15 @@ def test_asking_for_a_keyring_that_is_not_there_is_reported(data_dir: Path) -> N
         "but no usable OS keyring is available); this event (mail server checked) is not "
         "recorded there."
     )
+
+
+def test_the_detail_of_a_record_that_does_not_verify_stays_sealed(data_dir: Path) -> None:
+    record(data_dir, Action.CHECK, detail="first")
+    record(data_dir, Action.CHECK, detail="second")
+    path = data_dir / LOG
+    second = path.read_bytes().splitlines(keepends=True)[1]
+    path.write_bytes(second)  # the first record removed: the second no longer chains
+    report = audit.read(data_dir)
+    assert not report.intact
+    entry = report.entries[0]
+    assert (entry.seq, entry.verified, entry.detail) == (2, False, "(sealed)")
