@@ -785,7 +785,7 @@ def test_a_store_sealed_with_a_keyring_key_saves_again_with_it(
 
 @pytest.mark.skipif(os.name != "posix" or os.geteuid() != 0, reason="needs root")
 def test_what_another_account_may_do_in_stores_it_does_not_own(tmp_path: Path) -> None:
-    """uid 4242 looks at folders of root: one it may read, one it may not, one to create."""
+    """uid 4242 looks at folders of root: ones it may read, one it may not, one to create."""
     top = Path(tempfile.mkdtemp(prefix="store-access-"))  # pytest's directories are root's only
     try:
         top.chmod(0o755)
@@ -794,6 +794,11 @@ def test_what_another_account_may_do_in_stores_it_does_not_own(tmp_path: Path) -
         readable.chmod(0o755)
         (readable / store.SETTINGS_FILE_NAME).chmod(0o644)
         (readable / keys.KEY_FILE_NAME).chmod(0o644)
+        files_open = top / "files-open"
+        Store(files_open, key_backend="file").save(a_settings())
+        files_open.chmod(0o755)
+        (files_open / store.SETTINGS_FILE_NAME).chmod(0o666)
+        (files_open / keys.KEY_FILE_NAME).chmod(0o666)
         closed = top / "closed"
         closed.mkdir(mode=0o700)
         below_closed = top / "locked-parent" / "data"
@@ -812,7 +817,7 @@ def test_what_another_account_may_do_in_stores_it_does_not_own(tmp_path: Path) -
             "print(' '.join(s.access().name for s in stores))\n"
         )
         completed = subprocess.run(
-            [sys.executable, "-c", code, str(readable), str(closed), str(below_closed)],
+            [sys.executable, "-c", code, *map(str, (readable, files_open, closed, below_closed))],
             capture_output=True,
             text=True,
             timeout=60,
@@ -821,4 +826,5 @@ def test_what_another_account_may_do_in_stores_it_does_not_own(tmp_path: Path) -
     finally:
         shutil.rmtree(top)
     assert completed.returncode == 0, completed.stderr
-    assert completed.stdout.split() == ["READ", "NONE", "NONE"]
+    # Files others may write do not make a folder they may not write theirs.
+    assert completed.stdout.split() == ["READ", "READ", "NONE", "NONE"]
