@@ -424,3 +424,56 @@ def test_a_trail_that_cannot_be_written_names_the_reason(tmp_path: Path) -> None
         f"The audit trail in {not_a_directory} could not be updated (File exists); "
         "this event (mail server checked) is not recorded there."
     )
+
+
+def test_a_trail_without_its_key_says_so(data_dir: Path) -> None:
+    record(data_dir, Action.CHECK)
+    (data_dir / audit.AUDIT_KEY_NAME).unlink()
+    report = audit.read(data_dir)
+    assert report.problem == "The audit trail cannot be verified: its key (audit.key) is missing."
+
+
+def test_records_go_where_the_key_backend_given_says(
+    data_dir: Path, test_keyring: testkeyring.TestKeyring, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(keys.BACKEND_ENV, "file")
+    record(data_dir, Action.CHECK, key_backend="keyring")
+    record(data_dir, Action.CHECK, key_backend="keyring")
+    assert not (data_dir / audit.AUDIT_KEY_NAME).exists()
+    assert audit.read(data_dir, "keyring").intact
+
+
+def test_records_with_the_key_file_keep_one_key(data_dir: Path) -> None:
+    record(data_dir, Action.SUBMIT, key_backend="file")
+    key_before = (data_dir / audit.AUDIT_KEY_NAME).read_bytes()
+    record(data_dir, Action.CHECK, key_backend="file")
+    assert (data_dir / audit.AUDIT_KEY_NAME).read_bytes() == key_before
+    report = audit.read(data_dir, "file")
+    assert report.intact
+    assert all(entry.verified for entry in report.entries)
+
+
+def test_asking_for_a_keyring_that_is_not_there_is_reported(data_dir: Path) -> None:
+    """The null keyring answers "no such key" to every question but stores nothing."""
+    import keyring
+    from keyring.backends import null
+
+    keyring.set_keyring(null.Keyring())
+    warning = audit.record(data_dir, Action.CHECK, key_backend="keyring")
+    assert warning == (
+        f"The audit trail in {data_dir} could not be updated ({keys.BACKEND_ENV}=keyring, "
+        "but no usable OS keyring is available); this event (mail server checked) is not "
+        "recorded there."
+    )
+
+
+def test_the_detail_of_a_record_that_does_not_verify_stays_sealed(data_dir: Path) -> None:
+    record(data_dir, Action.CHECK, detail="first")
+    record(data_dir, Action.CHECK, detail="second")
+    path = data_dir / LOG
+    second = path.read_bytes().splitlines(keepends=True)[1]
+    path.write_bytes(second)  # the first record removed: the second no longer chains
+    report = audit.read(data_dir)
+    assert not report.intact
+    entry = report.entries[0]
+    assert (entry.seq, entry.verified, entry.detail) == (2, False, "(sealed)")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+import socket
 import ssl
 import threading
 import time
@@ -189,3 +190,40 @@ def test_cancel_also_ends_the_tls_probe_at_once() -> None:
         probes = [t for t in threading.enumerate() if t.name == "configurator-tls-probe"]
     assert problem(result) is Problem.CANCELLED
     assert probes == []
+
+
+def _starttls_then_plain_text(listener: socket.socket) -> None:
+    """Accept STARTTLS, then answer the TLS handshake in plain text; greet later connections."""
+    first, _ = listener.accept()
+    with first:
+        first.settimeout(10)
+        first.sendall(b"220 odd.example.org ESMTP\r\n")
+        first.recv(4096)  # EHLO
+        first.sendall(b"250-odd.example.org\r\n250 STARTTLS\r\n")
+        first.recv(4096)  # STARTTLS
+        first.sendall(b"220 Go ahead\r\n")
+        first.recv(4096)  # the TLS ClientHello
+        first.sendall(b"500 5.5.1 What is this?\r\n")
+        time.sleep(0.2)
+    listener.settimeout(1.5)
+    try:
+        later, _ = listener.accept()
+    except TimeoutError:
+        return
+    with later:
+        later.sendall(b"220 odd.example.org ESMTP\r\n")
+        time.sleep(0.5)
+
+
+def test_a_starttls_server_that_answers_the_handshake_in_plain_text_fails_tls() -> None:
+    """After STARTTLS it is the TLS handshake that failed, not the choice of port."""
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        server = threading.Thread(target=_starttls_then_plain_text, args=(listener,))
+        server.start()
+        try:
+            result, _ = check(listener.getsockname()[1], Security.STARTTLS)
+        finally:
+            server.join(10)
+    assert problem(result) is Problem.TLS_FAILED
+    assert result.failure is not None
+    assert result.failure.cause.endswith("failed: the server did not answer with TLS.")

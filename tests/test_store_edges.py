@@ -534,6 +534,7 @@ def test_a_new_shared_store_is_open_to_read_whatever_the_umask(tmp_path: Path) -
         os.umask(previous)
     assert stat.S_IMODE(directory.stat().st_mode) == store.SHARED_DIR_MODE
     assert fsutil.is_shared_dir(directory)
+    assert stat.S_IMODE((directory / fsutil.SHARED_MARKER).stat().st_mode) == 0o644
     assert stat.S_IMODE((directory / store.SETTINGS_FILE_NAME).stat().st_mode) == 0o644
     assert stat.S_IMODE((directory / keys.KEY_FILE_NAME).stat().st_mode) == 0o640
 
@@ -782,3 +783,61 @@ def test_setting_aside_when_the_key_cannot_follow_still_moves_the_settings(
     moved = saved.set_aside()
     assert moved.exists()
     assert (saved.data_dir / keys.KEY_FILE_NAME).exists()  # it could not be moved
+
+
+def test_a_store_sealed_with_a_keyring_key_saves_again_with_it(
+    data_dir: Path, test_keyring: object
+) -> None:
+    stored = Store(data_dir, key_backend="keyring")
+    stored.save(a_settings())
+    again = Store(data_dir).save(a_settings(), expected_revision=1)
+    assert again.revision == 2
+    assert again.key_location is keys.KeyLocation.KEYRING
+    assert not (data_dir / keys.KEY_FILE_NAME).exists()
+
+
+@pytest.mark.skipif(os.name != "posix" or os.geteuid() != 0, reason="needs root")
+def test_what_another_account_may_do_in_stores_it_does_not_own(tmp_path: Path) -> None:
+    """uid 4242 looks at folders of root: ones it may read, one it may not, one to create."""
+    top = Path(tempfile.mkdtemp(prefix="store-access-"))  # pytest's directories are root's only
+    try:
+        top.chmod(0o755)
+        readable = top / "readable"
+        Store(readable, key_backend="file").save(a_settings())
+        readable.chmod(0o755)
+        (readable / store.SETTINGS_FILE_NAME).chmod(0o644)
+        (readable / keys.KEY_FILE_NAME).chmod(0o644)
+        files_open = top / "files-open"
+        Store(files_open, key_backend="file").save(a_settings())
+        files_open.chmod(0o755)
+        (files_open / store.SETTINGS_FILE_NAME).chmod(0o666)
+        (files_open / keys.KEY_FILE_NAME).chmod(0o666)
+        closed = top / "closed"
+        closed.mkdir(mode=0o700)
+        below_closed = top / "locked-parent" / "data"
+        below_closed.parent.mkdir(mode=0o755)
+        # The same code in this process, where root may do everything.
+        assert Store(readable).access() is store.Access.WRITE
+        assert Store(below_closed).access() is store.Access.WRITE
+        code = (
+            "import os, sys\n"
+            "from pathlib import Path\n"
+            "from configurator.store import Store\n"
+            "stores = [Store(Path(p), key_backend='file') for p in sys.argv[1:]]\n"
+            "os.setgid(4242)\n"
+            "os.setgroups([])\n"
+            "os.setuid(4242)\n"
+            "print(' '.join(s.access().name for s in stores))\n"
+        )
+        completed = subprocess.run(
+            [sys.executable, "-c", code, *map(str, (readable, files_open, closed, below_closed))],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        shutil.rmtree(top)
+    assert completed.returncode == 0, completed.stderr
+    # Files others may write do not make a folder they may not write theirs.
+    assert completed.stdout.split() == ["READ", "READ", "NONE", "NONE"]

@@ -17,7 +17,12 @@ is reported as stale instead of hiding a different mutant.
     .venv/bin/python tools/mutation_score.py                 # every module
     .venv/bin/python tools/mutation_score.py store keys      # some modules
     .venv/bin/python tools/mutation_score.py --report        # last results only
-    .venv/bin/python tools/mutation_score.py --survivors     # list what survived
+    .venv/bin/python tools/mutation_score.py --report --survivors   # what survived
+    .venv/bin/python tools/mutation_score.py --again store   # rerun survivors, current tests
+    .venv/bin/python tools/mutation_score.py --entry NAME    # an equivalents entry to fill
+
+``--again`` keeps the results of mutants already killed: tests are only ever
+added between runs.  After a change to a mutated module run it afresh.
 
 Exits 1 when the overall score is below ``--minimum`` (90 % by default).
 """
