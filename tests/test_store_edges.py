@@ -823,6 +823,7 @@ def test_what_another_account_may_do_in_stores_it_does_not_own(tmp_path: Path) -
             "import os, sys\n"
             "from pathlib import Path\n"
             "from configurator.store import Store\n"
+            "import fcntl, shlex  # loaded lazily; uid 4242 cannot read them afterwards\n"
             "stores = [Store(Path(p), key_backend='file') for p in sys.argv[1:]]\n"
             "os.setgid(4242)\n"
             "os.setgroups([])\n"
