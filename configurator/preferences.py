@@ -18,11 +18,10 @@ the next address remembered replaces it with a private one.  No Qt.
 from __future__ import annotations
 
 import json
-import os
-import stat
 from pathlib import Path
 
 from configurator import fsutil
+from configurator.errors import StoreError
 
 APP_NAME = "mail-server-configurator"
 PREFERENCES_FILE_NAME = "preferences.json"
@@ -46,26 +45,17 @@ def preferences_path(directory: Path | None = None) -> Path:
 
 
 def _read(path: Path) -> dict[str, object]:
-    """The preferences in ``path``; empty when missing, unsafe or not understood."""
-    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    """The preferences in ``path``; empty when missing, unsafe or not understood.
+
+    Read as every file of the store is (``fsutil.read_bounded``): never through a
+    link, FIFO or device, never one another account could have chosen where our
+    test e-mails go, never more than ``MAX_SIZE``.
+    """
     try:
-        fd = os.open(path, flags)
-    except OSError:  # missing, a symbolic link (ELOOP), or not ours to read
+        raw = fsutil.read_bounded(path, MAX_SIZE)
+    except (OSError, StoreError):
         return {}
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            return {}
-        if os.name == "posix" and (
-            info.st_uid != os.geteuid() or info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
-        ):
-            return {}  # another account could have chosen where our test e-mails go
-        raw = os.read(fd, MAX_SIZE + 1)
-    except OSError:
-        return {}
-    finally:
-        os.close(fd)
-    if len(raw) > MAX_SIZE:
+    if raw is None:
         return {}
     try:
         data = json.loads(raw.decode("utf-8"))
